@@ -1,0 +1,56 @@
+"""``python -m benchmarks [--quick] [--only SUITE ...]``: run, print, save JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ._harness import Figure, render_table
+
+RESULTS = Path(__file__).parent / "results"
+SUITES = ["sandbox_server"]
+
+
+async def _main(args: argparse.Namespace) -> int:
+    figures: list[Figure] = []
+    started = time.monotonic()
+    for name in args.only or SUITES:
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        figures += await module.run(quick=args.quick)
+    print(render_table(figures))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / ("results-quick.json" if args.quick else "results.json")
+    out.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "quick": args.quick,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "seconds": round(time.monotonic() - started, 1),
+                "figures": [f.as_dict() for f in figures],
+            },
+            indent=2,
+        )
+    )
+    print(f"raw results in {out}", file=sys.stderr)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="short rounds (under a minute)")
+    parser.add_argument("--only", nargs="*", choices=SUITES, help="run only these suites")
+    return asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The transport: one aiohttp session, the request loop, retries and rate pacing.
+
+Every HTTP concern of the client lives here, so that resources only say which
+method, path and body they send and what type they read back.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+import msgspec
+from multidict import CIMultiDictProxy
+
+from .._log import debug_enabled, get_logger
+from .._redact import redact_url
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ClientClosedError,
+    status_error,
+)
+from .options import RequestOptions, Timeout
+from .ratelimit import RateLimiter
+from .retry import Safety, is_retryable, parse_retry_after, retry_delay
+
+if TYPE_CHECKING:
+    from ..auth.base import Auth
+
+__all__ = ["Transport", "Response", "TransportStats", "Params"]
+
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+DEFAULT_MAX_CONNECTIONS = 100
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+_log = get_logger()
+
+
+@functools.cache
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return timeout.to_aiohttp()
+
+
+@dataclass(slots=True)
+class Response:
+    """One successful answer: status, headers and the raw body, decoded by the caller."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    method: str
+    path: str
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+
+@dataclass(slots=True)
+class TransportStats:
+    """Counters since the client opened: attempts sent, retries, 429s and failures."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    token_requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+def decode_body(content: bytes, content_type: str | None) -> Any:
+    """An error body as JSON when it parses, else as text (the API's shape is not published)."""
+    if not content:
+        return None
+    if content_type is None or "json" in content_type or content[:1] in (b"{", b"["):
+        try:
+            return msgspec.json.decode(content)
+        except msgspec.DecodeError:
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+class Transport:
+    """Sends requests for one client: headers, auth, timeouts, retries, pacing.
+
+    The aiohttp session is created inside the running loop on first use and
+    closed by :meth:`aclose`; a session or connector handed in by the user is
+    used as is and never closed here.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: Auth,
+        static_headers: Mapping[str, str],
+        session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        limiter: RateLimiter | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.limiter = limiter
+        self.stats = TransportStats()
+        self._static_headers = dict(static_headers)
+        self._headers_by_org: dict[str | None, dict[str, str]] = {}
+        self._user_session = session
+        self._user_connector = connector
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = session
+        self._closed = False
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def rng(self) -> random.Random:
+        """The source of jitter (seedable in tests)."""
+        return self._rng
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError(
+                "this client is closed: create a new RequestFinanceClient to send more calls"
+            )
+        session = self._session
+        if session is None:
+            # Created here, inside the running loop, never at construction time.
+            if self._user_connector is not None:
+                connector: aiohttp.BaseConnector = self._user_connector
+            else:
+                connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                connector_owner=self._user_connector is None,
+                # An API client has no use for cookies, and keeping them could mix accounts.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            if hasattr(session, "_retry_connection"):
+                # aiohttp silently resends an idempotent request once after a dropped
+                # connection; retries belong to our policy (and to the rate budget's
+                # count), which resends a first drop at once instead.
+                session._retry_connection = False
+            self._session = session
+        elif session.closed:
+            raise ClientClosedError("the aiohttp session given to this client was closed")
+        return session
+
+    async def open(self) -> None:
+        """Create the session now (``async with client`` does this)."""
+        self._ensure_session()
+
+    async def aclose(self) -> None:
+        """Close the session this transport created; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and session is not self._user_session:
+            await session.close()
+
+    # -- headers ------------------------------------------------------------
+    def _headers(self, organization: str | None) -> dict[str, str]:
+        headers = self._headers_by_org.get(organization)
+        if headers is None:
+            headers = dict(self._static_headers)
+            if organization:
+                headers["X-Organization"] = organization
+            self._headers_by_org[organization] = headers
+        return headers
+
+    # -- the request loop ---------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        options: RequestOptions,
+        params: Params | None = None,
+        body: bytes | None = None,
+        safety: Safety = Safety.IDEMPOTENT,
+    ) -> Response:
+        """Send one call, retrying what the policy allows; return a 2xx/3xx answer or raise."""
+        session = self._ensure_session()
+        url = self.base_url + path
+        policy = options.retry
+        timeout = _client_timeout(options.timeout)
+        base_headers = self._headers(options.organization)
+        limiter = self.limiter
+        stats = self.stats
+        refreshed = False
+        dropped_once = False
+        attempt = 0
+        while True:
+            attempt += 1
+            auth_value = await self.auth.authorization(self)
+            headers = {**base_headers, "Authorization": auth_value} if auth_value else base_headers
+            if limiter is not None:
+                await limiter.acquire()
+            stats.requests += 1
+            started = time.perf_counter()
+            retry_after: float | None = None
+            try:
+                try:
+                    async with session.request(
+                        method, url, params=params, data=body, headers=headers, timeout=timeout
+                    ) as resp:
+                        content = await resp.read()
+                finally:
+                    if limiter is not None:
+                        limiter.release()
+            except TimeoutError as exc:
+                # A connect timeout means nothing was sent: safe to repeat even a POST.
+                unsent = isinstance(exc, aiohttp.ConnectionTimeoutError)
+                error: APIError = APITimeoutError(
+                    method=method, path=path, timeout_s=options.timeout.total_s
+                )
+                retryable = safety is Safety.IDEMPOTENT or unsent
+                self._log_failure(method, path, attempt, started, "timeout")
+            except aiohttp.ClientSSLError as exc:
+                error = APIConnectionError(method=method, path=path, message=f"TLS failure: {exc}")
+                retryable = False
+                self._log_failure(method, path, attempt, started, "tls")
+            except aiohttp.ClientConnectorError as exc:
+                error = APIConnectionError(
+                    method=method,
+                    path=path,
+                    message=f"cannot connect: {exc.os_error}",
+                    refused=True,
+                )
+                retryable = True
+                self._log_failure(method, path, attempt, started, "connect")
+            except aiohttp.ClientError as exc:
+                error = APIConnectionError(
+                    method=method, path=path, message=f"{type(exc).__name__}: {exc}"
+                )
+                retryable = safety is Safety.IDEMPOTENT
+                self._log_failure(method, path, attempt, started, type(exc).__name__)
+                if retryable and not dropped_once and isinstance(exc, _DROPPED):
+                    # Most often a pooled keep-alive connection the server had closed:
+                    # resend at once, as HTTP/1.1 allows for idempotent requests.
+                    dropped_once = True
+                    if attempt < policy.max_attempts:
+                        stats.errors += 1
+                        stats.retries += 1
+                        continue
+            else:
+                status = resp.status
+                resp_headers = resp.headers
+                stats.by_status[status] = stats.by_status.get(status, 0) + 1
+                if limiter is not None:
+                    limiter.update(resp_headers)
+                if debug_enabled():
+                    _log.debug(
+                        "http_request",
+                        method=method,
+                        path=redact_url(path),
+                        status=status,
+                        attempt=attempt,
+                        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+                        request_id=resp_headers.get("x-request-id"),
+                    )
+                if status < 400:
+                    return Response(status, resp_headers, content, method, path)
+                retry_after = parse_retry_after(resp_headers.get("Retry-After"))
+                if status == 429:
+                    stats.rate_limited += 1
+                    if limiter is not None and retry_after is not None:
+                        limiter.pause(retry_after)
+                if status == 401 and self.auth.refreshable and not refreshed:
+                    # Only the token that failed is dropped; the call is tried once more.
+                    refreshed = True
+                    self.auth.invalidate(auth_value)
+                    attempt -= 1
+                    continue
+                error = status_error(
+                    method=method,
+                    path=path,
+                    status_code=status,
+                    body=decode_body(content, resp.content_type),
+                    request_id=resp_headers.get("x-request-id"),
+                    reason=resp.reason,
+                    retry_after=retry_after,
+                )
+                retryable = is_retryable(status, safety, retry_after)
+            stats.errors += 1
+            delay = retry_delay(policy, attempt, retry_after, self._rng) if retryable else None
+            if delay is None:
+                raise error
+            stats.retries += 1
+            _log.info(
+                "http_retry",
+                method=method,
+                path=redact_url(path),
+                attempt=attempt,
+                delay_s=round(delay, 3),
+                reason=type(error).__name__,
+                status=getattr(error, "status_code", None),
+            )
+            await anyio.sleep(delay)
+
+    def _log_failure(
+        self, method: str, path: str, attempt: int, started: float, failure: str
+    ) -> None:
+        if debug_enabled():
+            _log.debug(
+                "http_request",
+                method=method,
+                path=redact_url(path),
+                status=None,
+                attempt=attempt,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+                failure=failure,
+            )
+
+    async def post_form(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        options: RequestOptions,
+        safety: Safety,
+    ) -> tuple[int, Any, str | None]:
+        """POST a form to an absolute URL (an OAuth token endpoint), with retries but no auth.
+
+        Returns ``(status, decoded body, request id)`` for any answer; raises
+        only when no answer came.
+        """
+        session = self._ensure_session()
+        policy = options.retry
+        timeout = _client_timeout(options.timeout)
+        headers = {"Accept": "application/json", "User-Agent": self._static_headers["User-Agent"]}
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.token_requests += 1
+            retry_after: float | None = None
+            try:
+                async with session.post(
+                    url, data=dict(form), headers=headers, timeout=timeout
+                ) as resp:
+                    content = await resp.read()
+            except TimeoutError as exc:
+                error: APIError = APITimeoutError(
+                    method="POST", path=url, timeout_s=options.timeout.total_s
+                )
+                retryable = safety is Safety.IDEMPOTENT or isinstance(
+                    exc, aiohttp.ConnectionTimeoutError
+                )
+            except aiohttp.ClientConnectorError as exc:
+                error = APIConnectionError(
+                    method="POST", path=url, message=f"cannot connect: {exc.os_error}", refused=True
+                )
+                retryable = not isinstance(exc, aiohttp.ClientSSLError)
+            except aiohttp.ClientError as exc:
+                error = APIConnectionError(
+                    method="POST", path=url, message=f"{type(exc).__name__}: {exc}"
+                )
+                retryable = safety is Safety.IDEMPOTENT
+            else:
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                if resp.status >= 500 or resp.status == 429:
+                    retryable = is_retryable(resp.status, safety, retry_after)
+                    delay = retry_delay(policy, attempt, retry_after, self._rng)
+                    if retryable and delay is not None:
+                        await anyio.sleep(delay)
+                        continue
+                return (
+                    resp.status,
+                    decode_body(content, resp.content_type),
+                    resp.headers.get("x-request-id"),
+                )
+            delay = retry_delay(policy, attempt, retry_after, self._rng) if retryable else None
+            if delay is None:
+                raise error
+            await anyio.sleep(delay)

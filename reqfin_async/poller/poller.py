@@ -1,0 +1,741 @@
+"""``StatusPoller``: watch invoices until they are paid, rejected, canceled or overdue.
+
+No task per watch: one scheduler pops due watches from a timer wheel and hands
+them to a bounded pool of workers through a zero-buffer stream (backpressure:
+when every worker is busy, watches simply wait, late). Every request goes
+through the client's one rate limiter. When many watched invoices are visible
+to the account, a sweep of ``GET /invoices`` (100 per page) replaces the
+per-invoice polls and each change it sees is confirmed by one GET.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._http.options import RetryPolicy
+from .._log import get_logger
+from ..errors import RateLimitError, RequestFinanceError
+from ..models.invoice import Invoice, InvoiceStatus
+from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult
+from .schedule import IntervalPolicy, TimerWheel
+from .stats import LagSampler, PollerStats
+from .stores.base import WatchRecord, WatchStore
+from .stores.memory import MemoryWatchStore
+from .watch import Outcome, Watch, judge_error, judge_status
+
+if TYPE_CHECKING:
+    from ..client import RequestFinanceClient
+    from ..webhooks import WebhookEvent
+
+__all__ = ["StatusPoller", "PollerClosedError", "SWEEP_STATUSES", "OnChange", "OnFinish"]
+
+OnChange = Callable[[StatusChange], Awaitable[None] | None]
+OnFinish = Callable[[WatchResult], Awaitable[None] | None]
+
+# Every status a watched invoice can move through: a sweep filtered on these
+# sees each invoice whatever it becomes, so no invoice drops out of the list
+# (and shifts the pages under the sweep) while it runs.
+SWEEP_STATUSES: tuple[InvoiceStatus, ...] = (
+    InvoiceStatus.PENDING,
+    InvoiceStatus.OPEN,
+    InvoiceStatus.ACCEPTED,
+    InvoiceStatus.DECLARED_PAID,
+    InvoiceStatus.PAID,
+    InvoiceStatus.REJECTED,
+    InvoiceStatus.CANCELED,
+)
+SWEEP_PAGE_SIZE = 100
+_SWEEP_SETTLE_S = 0.2  # after a burst of watch() calls, wait this long before sweeping
+_CREATED_MARGIN_S = 1.0
+
+_log = get_logger(name="poller")
+
+
+class PollerClosedError(RequestFinanceError, RuntimeError):
+    """The poller stopped before the watch waited on finished."""
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+async def _call(callback: Callable[[object], Awaitable[None] | None], value: object) -> None:
+    outcome = callback(value)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+class StatusPoller:
+    """Watches invoices until paid, rejected, canceled or overdue.
+
+    ::
+
+        async with StatusPoller(client, interval=30.0) as poller:
+            await poller.watch(request_id)              # returns at once
+            async for change in poller.changes(stop_when_idle=True):
+                print(change.request_id, change.old_status, "->", change.new_status)
+            result = await poller.wait_final(request_id)
+
+    A watch ends with ``paid``, ``rejected`` or ``canceled``; with ``overdue``
+    when the due date has passed (after one last check that it was not paid);
+    with ``unwatched``; or with ``failed`` when the invoice is gone (404) or
+    access is refused for good (401/403). Network errors, 5xx and 429 are
+    retried with backoff and never end a watch.
+
+    ``paid_grace_s``: since late 2025 a payment can be reverted (``paid`` back
+    to ``open``). By default ``paid`` ends the watch at once, which is what most
+    services want (ship on payment). With ``paid_grace_s > 0`` a paid invoice
+    stays under watch that long: a reversal is reported as a change and the
+    watch goes on; the watch ends ``paid`` only when the grace has passed.
+    """
+
+    def __init__(
+        self,
+        client: RequestFinanceClient,
+        *,
+        interval: float = 30.0,
+        min_interval: float | None = None,
+        max_interval: float | None = None,
+        jitter: float = 0.1,
+        concurrency: int = 16,
+        store: WatchStore | None = None,
+        sweep: bool | None = None,
+        sweep_min_watches: int = 50,
+        sweep_efficiency: float = 0.5,
+        paid_grace_s: float = 0.0,
+        overdue_grace_s: float = 1.0,
+        on_change: OnChange | None = None,
+        on_finish: OnFinish | None = None,
+        event_buffer: int = 1024,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if paid_grace_s < 0 or overdue_grace_s < 0:
+            raise ValueError("grace periods must not be negative")
+        self._client = client
+        # The poller retries on its own schedule, so one attempt per request:
+        # a worker never sleeps inside the transport while others wait.
+        self._api = client.with_options(retry=RetryPolicy.none())
+        self._policy = IntervalPolicy(
+            interval_s=interval,
+            min_interval_s=min_interval,
+            max_interval_s=max_interval,
+            jitter=jitter,
+        )
+        self._concurrency = concurrency
+        self._store = store if store is not None else MemoryWatchStore()
+        self._sweep_mode = sweep  # None: decide by cost; True: always; False: never
+        self._sweep_min_watches = sweep_min_watches
+        self._sweep_efficiency = sweep_efficiency
+        self._paid_grace_s = paid_grace_s
+        self._overdue_grace_s = overdue_grace_s
+        self._on_change = on_change
+        self._on_finish = on_finish
+        self._clock = clock
+        self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+
+        self._watches: dict[str, Watch] = {}
+        self._wheel = TimerWheel()
+        self._changes: EventHub[StatusChange] = EventHub(event_buffer)
+        self._outcomes: EventHub[WatchResult] = EventHub(event_buffer)
+        self._waiters: dict[str, anyio.Event] = {}
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._wake = anyio.Event()
+        self._sleep_until = math.inf
+        self._sweep_kick = anyio.Event()
+        self._sweeping = False
+        self._tg: TaskGroup | None = None
+        self._state = "new"
+
+        self._requests = 0
+        self._errors = 0
+        self._rate_limited = 0
+        self._change_count = 0
+        self._sweeps = 0
+        self._sweep_requests = 0
+        self._confirmations = 0
+        self._pushed = 0
+        self._finished: Counter[str] = Counter()
+        self._lag = LagSampler()
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError("a StatusPoller runs once: create a new one")
+        await self._store.open()
+        now = self._clock()
+        for record in await self._store.load_active():
+            self._adopt(record, now)
+        send, receive = anyio.create_memory_object_stream[Watch](0)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._state = "running"
+        tg.start_soon(self._schedule_loop, send)
+        for _ in range(self._concurrency):
+            tg.start_soon(self._worker, receive.clone())
+        receive.close()
+        if self._sweep_mode is not False:
+            tg.start_soon(self._sweep_loop)
+        _log.info("poller_started", watching=len(self._watches), concurrency=self._concurrency)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._tg = self._tg, None
+        self._state = "closed"
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                return await tg.__aexit__(exc_type, exc, tb)
+            return None
+        finally:
+            self._changes.close()
+            self._outcomes.close()
+            for event in self._waiters.values():
+                event.set()
+            self._waiters.clear()
+            self._idle.set()
+            with anyio.CancelScope(shield=True):
+                await self._store.close()
+            _log.info("poller_stopped", watching=len(self._watches))
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise RuntimeError("use the StatusPoller inside `async with` (it is not running)")
+
+    # -- watching ----------------------------------------------------------------
+    async def watch(self, id_or_request_id: str, due_date: datetime | None = None) -> bool:
+        """Start watching an invoice (by id or ``requestId``); returns at once.
+
+        A repeated watch of the same id is ignored (``False``), as is an id whose
+        watch already finished in this poller's store. Without ``due_date`` the
+        due date is read from the invoice.
+        """
+        added = await self.watch_many([(id_or_request_id, due_date)])
+        return bool(added)
+
+    async def watch_many(self, items: Iterable[str | tuple[str, datetime | None]]) -> list[str]:
+        """Watch many invoices in one go (one store write); returns the ids newly watched."""
+        self._check_running()
+        now = self._clock()
+        records: list[WatchRecord] = []
+        batch: set[str] = set()
+        for item in items:
+            key, due = (item, None) if isinstance(item, str) else item
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(f"an invoice id must be a non-empty string, got {key!r}")
+            if due is not None and due.tzinfo is None:
+                raise ValueError(f"due_date of {key!r} must be timezone-aware")
+            if key in self._watches or key in batch:
+                continue
+            batch.add(key)
+            records.append(WatchRecord(key=key, due_at=_ts(due), changed_at=now))
+        if not records:
+            return []
+        accepted = await self._store.add(records)
+        wanted = set(accepted)
+        for record in records:
+            if record.key in wanted:
+                self._adopt(record, now)
+        if accepted and len(self._watches) >= self._sweep_min_watches:
+            self._sweep_kick.set()
+        return accepted
+
+    def _adopt(self, record: WatchRecord, now: float) -> None:
+        watch = Watch(record.key, record.due_at, record.changed_at or now)
+        watch.created_at = record.created_at
+        if record.status is not None:
+            watch.status = record.status
+            watch.flags |= Watch.KNOWN
+        if not self._watches:
+            self._idle = anyio.Event()
+        self._watches[record.key] = watch
+        self._schedule(watch, now + self._first_delay())
+
+    def _first_delay(self) -> float:
+        if self._sweep_mode is not False and len(self._watches) >= self._sweep_min_watches:
+            # Many watches: the next sweep will most likely read them all at once,
+            # so their own first GET waits for it (an unseen one is polled at once).
+            return self._policy.interval_s * self._rng.uniform(0.5, 1.0)
+        return self._rng.uniform(0.0, self._policy.lowest / 4)
+
+    async def unwatch(self, id_or_request_id: str) -> bool:
+        """Stop watching; the watch ends with reason ``unwatched``. ``False`` if not watched."""
+        watch = self._watches.get(id_or_request_id)
+        if watch is None or watch.has(Watch.FINISHED):
+            return False
+        await self._finish(watch, FinishReason.UNWATCHED)
+        return True
+
+    async def push(self, event: WebhookEvent) -> bool:
+        """Apply a pushed webhook event to its watch at once; ``False`` if not watched.
+
+        ::
+
+            app.add_subapp("/hooks", webhook_app(poller.push, secret=secret))
+
+        The event is never trusted alone: an event whose status differs from the
+        last one seen triggers one confirming GET right away, and that answer
+        decides. So a duplicate (same status) costs nothing and an old event
+        arriving late changes nothing, while polling remains the safety net.
+        """
+        self._check_running()
+        invoice = event.invoice
+        watch = self._watches.get(invoice.request_id or "") or self._watches.get(invoice.id)
+        if watch is None or watch.has(Watch.FINISHED):
+            return False
+        self._pushed += 1
+        if watch.has(Watch.KNOWN) and invoice.status == watch.status:
+            return True
+        self._confirm(watch, self._clock())
+        return True
+
+    async def forget(self, id_or_request_id: str) -> None:
+        """Drop a finished watch's recorded outcome, so that the invoice can be watched anew."""
+        if id_or_request_id in self._watches:
+            raise ValueError(f"{id_or_request_id!r} is still watched: unwatch it first")
+        await self._store.forget(id_or_request_id)
+
+    # -- results and events --------------------------------------------------------
+    def changes(self, *, stop_when_idle: bool = False) -> Subscription[StatusChange]:
+        """Every status change observed from now on, in order per invoice.
+
+        Each subscriber gets every event through its own bounded buffer; a full
+        buffer makes the poller wait. The iteration ends when the poller stops,
+        or with ``stop_when_idle=True`` once no watch is left.
+        """
+        return self._changes.subscribe(until_idle=stop_when_idle, idle_now=not self._watches)
+
+    def outcomes(self, *, stop_when_idle: bool = False) -> Subscription[WatchResult]:
+        """Every watch result from now on (paid, rejected, ..., overdue, failed)."""
+        return self._outcomes.subscribe(until_idle=stop_when_idle, idle_now=not self._watches)
+
+    async def wait_final(self, id_or_request_id: str) -> WatchResult:
+        """The result of a watch, waiting for it to finish (at once if it already has).
+
+        Raises ``KeyError`` for an id never watched and ``PollerClosedError`` if
+        the poller stops first. Bound the wait with ``anyio.fail_after``::
+
+            with anyio.fail_after(60):
+                result = await poller.wait_final(request_id)
+        """
+        key = id_or_request_id
+        if key in self._watches:
+            await self._waiters.setdefault(key, anyio.Event()).wait()
+        result = await self._store.result(key)
+        if result is not None:
+            return result
+        if key in self._watches or self._state == "closed":
+            raise PollerClosedError(f"the poller stopped before {key!r} finished")
+        raise KeyError(f"{key!r} is not watched by this poller")
+
+    async def results(self) -> list[WatchResult]:
+        """Every finished watch's result that the store keeps, oldest first."""
+        return await self._store.results()
+
+    def status_counts(self) -> dict[str, int]:
+        """How many watched invoices are in each last-seen status (``unknown`` before a read)."""
+        counts: Counter[str] = Counter()
+        for watch in self._watches.values():
+            if not watch.has(Watch.FINISHED):
+                counts[watch.status.value if watch.status is not None else "unknown"] += 1
+        return dict(counts)
+
+    def watching(self) -> list[str]:
+        """The ids under watch now."""
+        return [key for key, w in self._watches.items() if not w.has(Watch.FINISHED)]
+
+    async def drain(self) -> None:
+        """Wait until every watch has finished (bound it with ``anyio.fail_after``)."""
+        await self._idle.wait()
+
+    def stats(self) -> PollerStats:
+        """Counters and the detection lag percentiles so far."""
+        return PollerStats(
+            watching=len(self._watches),
+            finished=dict(self._finished),
+            requests=self._requests,
+            errors=self._errors,
+            rate_limited=self._rate_limited,
+            changes=self._change_count,
+            sweeps=self._sweeps,
+            sweep_requests=self._sweep_requests,
+            confirmations=self._confirmations,
+            pushed=self._pushed,
+            lag_p50_s=self._lag.percentile(50),
+            lag_p99_s=self._lag.percentile(99),
+            lag_max_s=self._lag.max if self._lag.count else None,
+            sweeping=self._sweeping,
+        )
+
+    # -- scheduling ----------------------------------------------------------------
+    def _schedule(self, watch: Watch, at: float) -> None:
+        self._wheel.schedule(watch, at)
+        if at < self._sleep_until:
+            self._wake.set()
+
+    def _reschedule(self, watch: Watch, now: float) -> None:
+        due_at = watch.due_at
+        if self._sweeping and watch.has(Watch.SWEEPABLE):
+            # The sweep keeps an eye on it; its own entry is the due-date check only.
+            if due_at is not None:
+                self._schedule(watch, max(now, due_at + self._overdue_grace_s))
+            else:
+                self._wheel.cancel(watch)
+            return
+        delay = self._policy.next_delay(
+            now=now,
+            changed_at=watch.changed_at,
+            due_at=due_at,
+            failures=watch.failures,
+            rng=self._rng,
+        )
+        at = now + delay
+        if due_at is not None and now < due_at < at:
+            at = due_at + self._overdue_grace_s  # the last check comes right after the due date
+        self._schedule(watch, at)
+
+    async def _schedule_loop(self, send: MemoryObjectSendStream[Watch]) -> None:
+        async with send:
+            while True:
+                for watch in self._wheel.pop_due(self._clock()):
+                    if watch.has(Watch.FINISHED):
+                        continue
+                    watch.flags |= Watch.IN_FLIGHT
+                    await send.send(watch)
+                next_at = self._wheel.next_at()
+                self._wake = wake = anyio.Event()
+                if next_at is None:
+                    self._sleep_until = math.inf
+                    await wake.wait()
+                    continue
+                self._sleep_until = next_at
+                delay = next_at - self._clock()
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await wake.wait()
+
+    async def _worker(self, receive: MemoryObjectReceiveStream[Watch]) -> None:
+        async with receive:
+            async for watch in receive:
+                try:
+                    await self._poll(watch)
+                finally:
+                    watch.flags &= ~Watch.IN_FLIGHT
+                if watch.has(Watch.CONFIRM) and not watch.has(Watch.FINISHED):
+                    self._schedule(watch, self._clock())
+
+    # -- one poll ----------------------------------------------------------------------
+    async def _poll(self, watch: Watch) -> None:
+        if watch.has(Watch.FINISHED):
+            return
+        if watch.has(Watch.CONFIRM):
+            watch.flags &= ~Watch.CONFIRM
+            self._confirmations += 1
+        self._requests += 1
+        try:
+            invoice = await self._api.invoices.get(watch.key)
+        except RequestFinanceError as error:
+            await self._failed_poll(watch, error)
+            return
+        if watch.has(Watch.FINISHED):  # unwatched while the request was out
+            return
+        watch.failures = 0
+        await self._observe(watch, invoice, self._clock())
+
+    async def _failed_poll(self, watch: Watch, error: RequestFinanceError) -> None:
+        self._errors += 1
+        if watch.has(Watch.FINISHED):
+            return
+        verdict = judge_error(error)
+        if verdict.outcome is not Outcome.RETRY:
+            _log.warning("watch_failed", key=watch.key, error=type(error).__name__)
+            await self._finish(watch, FinishReason.FAILED, error=error)
+            return
+        watch.failures += 1
+        now = self._clock()
+        delay = self._policy.next_delay(
+            now=now,
+            changed_at=watch.changed_at,
+            due_at=None,
+            failures=watch.failures,
+            rng=self._rng,
+        )
+        if isinstance(error, RateLimitError):
+            self._rate_limited += 1
+            if error.retry_after is not None:
+                delay = max(delay, error.retry_after)
+        self._schedule(watch, now + delay)
+
+    async def _observe(self, watch: Watch, invoice: Invoice, now: float) -> None:
+        """Apply a freshly read invoice to its watch: report, finish or reschedule."""
+        first = not watch.has(Watch.KNOWN)
+        watch.flags |= Watch.KNOWN
+        dates_learned = self._learn_dates(watch, invoice)
+        old, new = watch.status, invoice.status
+        changed = new != old
+        if changed:
+            watch.status = new
+            watch.changed_at = now
+        if changed or dates_learned:
+            await self._store.update(self._record(watch))
+        change: StatusChange | None = None
+        if changed and not first:
+            self._record_lag(invoice, now)
+            change = StatusChange(
+                key=watch.key,
+                request_id=invoice.request_id,
+                old_status=old,
+                new_status=new,
+                invoice=invoice,
+                at=_utc(now),
+            )
+        verdict = judge_status(new)
+        if verdict.outcome is Outcome.FINISH and verdict.reason is not None:
+            held = now - watch.changed_at
+            if new is InvoiceStatus.PAID and held < self._paid_grace_s:
+                if change is not None:
+                    await self._emit(change)
+                left = self._paid_grace_s - held
+                self._schedule(watch, now + min(left, self._policy.interval_s))
+                return
+            if change is not None:
+                change = StatusChange(
+                    key=change.key,
+                    request_id=change.request_id,
+                    old_status=old,
+                    new_status=new,
+                    invoice=invoice,
+                    at=change.at,
+                    final=True,
+                )
+            await self._finish(watch, verdict.reason, invoice=invoice, change=change)
+            return
+        if change is not None:
+            await self._emit(change)
+        if watch.due_at is not None and now >= watch.due_at:
+            await self._finish(watch, FinishReason.OVERDUE, invoice=invoice)
+            return
+        self._reschedule(watch, now)
+
+    def _learn_dates(self, watch: Watch, invoice: Invoice) -> bool:
+        learned = False
+        if watch.due_at is None and invoice.due_date is not None:
+            watch.due_at = invoice.due_date.timestamp()
+            learned = True
+        if watch.created_at is None and invoice.creation_date is not None:
+            watch.created_at = invoice.creation_date.timestamp()
+            learned = True
+        return learned
+
+    def _record_lag(self, invoice: Invoice, now: float) -> None:
+        # When did the change happen? The newest event, or the payment date.
+        moments = [e.date for e in invoice.events if e.date is not None]
+        if invoice.payment_metadata is not None and invoice.payment_metadata.payment_date:
+            moments.append(invoice.payment_metadata.payment_date)
+        if moments:
+            lag = now - max(moments).timestamp()
+            if 0.0 <= lag < 86400.0:
+                self._lag.add(lag)
+
+    @staticmethod
+    def _record(watch: Watch) -> WatchRecord:
+        return WatchRecord(
+            key=watch.key,
+            status=watch.status,
+            due_at=watch.due_at,
+            changed_at=watch.changed_at,
+            created_at=watch.created_at,
+        )
+
+    # -- reporting ---------------------------------------------------------------------
+    async def _emit(self, change: StatusChange) -> None:
+        self._change_count += 1
+        _log.debug(
+            "status_changed",
+            key=change.key,
+            old=change.old_status.value if change.old_status is not None else None,
+            new=change.new_status.value if change.new_status is not None else None,
+        )
+        if self._on_change is not None:
+            await self._run_callback(self._on_change, change)
+        await self._changes.publish(change)
+
+    async def _run_callback(
+        self, callback: Callable[..., Awaitable[None] | None], value: object
+    ) -> None:
+        try:
+            await _call(callback, value)
+        except Exception as exc:  # a user's callback must not stop every other watch
+            _log.error(
+                "callback_failed", callback=getattr(callback, "__name__", "?"), error=repr(exc)
+            )
+
+    async def _finish(
+        self,
+        watch: Watch,
+        reason: FinishReason,
+        *,
+        invoice: Invoice | None = None,
+        error: BaseException | None = None,
+        change: StatusChange | None = None,
+    ) -> None:
+        if watch.has(Watch.FINISHED):
+            return
+        watch.flags |= Watch.FINISHED
+        self._wheel.cancel(watch)
+        result = WatchResult(
+            key=watch.key,
+            request_id=invoice.request_id if invoice is not None else None,
+            status=watch.status,
+            reason=reason,
+            at=_utc(self._clock()),
+            invoice=invoice,
+            error=error,
+        )
+        try:
+            # Recorded before it is published: at most one publication, even across restarts.
+            fresh = await self._store.finish(result)
+            if fresh:
+                if change is not None:
+                    await self._emit(change)
+                self._finished[reason.value] += 1
+                _log.info("watch_finished", key=watch.key, reason=reason.value)
+                if self._on_finish is not None:
+                    await self._run_callback(self._on_finish, result)
+                await self._outcomes.publish(result)
+        finally:
+            self._watches.pop(watch.key, None)
+            waiter = self._waiters.pop(watch.key, None)
+            if waiter is not None:
+                waiter.set()
+            if not self._watches:
+                self._idle.set()
+                self._changes.end_idle()
+                self._outcomes.end_idle()
+
+    # -- sweeps ------------------------------------------------------------------------
+    async def _sweep_loop(self) -> None:
+        while True:
+            with anyio.move_on_after(self._policy.interval_s):
+                await self._sweep_kick.wait()
+            if self._sweep_kick.is_set():
+                self._sweep_kick = anyio.Event()
+                await anyio.sleep(_SWEEP_SETTLE_S)
+            try:
+                await self._sweep_once()
+            except RequestFinanceError as error:
+                # The per-invoice polls carry on; the next cycle tries again.
+                self._errors += 1
+                if isinstance(error, RateLimitError):
+                    self._rate_limited += 1
+                _log.warning("sweep_failed", error=type(error).__name__)
+
+    async def _sweep_once(self) -> None:
+        candidates = [
+            w for w in self._watches.values() if not w.has(Watch.UNSWEEPABLE | Watch.FINISHED)
+        ]
+        if self._sweep_mode is None and len(candidates) < self._sweep_min_watches:
+            self._stop_sweeping()
+            return
+        if not candidates:
+            return
+        created = [w.created_at for w in candidates]
+        start: float | None = None
+        if all(c is not None for c in created):
+            start = min(c for c in created if c is not None) - _CREATED_MARGIN_S
+        created_from = _utc(start) if start is not None else None
+        if self._sweep_mode is None:
+            # One cheap request says how many pages a sweep would take.
+            self._sweep_requests += 1
+            self._requests += 1
+            estimate = await self._api.invoices.page(
+                take=1, status=SWEEP_STATUSES, created_from=created_from
+            )
+            total = estimate.total_filtered if estimate.total_filtered is not None else 0
+            pages = max(1, math.ceil(total / SWEEP_PAGE_SIZE))
+            if pages > len(candidates) * self._sweep_efficiency:
+                self._stop_sweeping()
+                return
+        self._sweeping = True
+        now = self._clock()
+        seen: set[str] = set()
+        listed = 0
+        async for invoice in self._api.invoices.list(
+            status=SWEEP_STATUSES, created_from=created_from, take=SWEEP_PAGE_SIZE
+        ):
+            listed += 1
+            watch = self._watches.get(invoice.request_id or "") or self._watches.get(invoice.id)
+            if watch is None or watch.has(Watch.FINISHED):
+                continue
+            seen.add(watch.key)
+            watch.flags = (watch.flags | Watch.SWEEPABLE) & ~Watch.UNSWEEPABLE
+            await self._from_sweep(watch, invoice, now)
+        pages = listed // SWEEP_PAGE_SIZE + 1
+        self._sweep_requests += pages
+        self._requests += pages
+        self._sweeps += 1
+        for watch in candidates:
+            if watch.key in seen or watch.has(Watch.FINISHED):
+                continue
+            covered = start is None or (watch.created_at is not None and watch.created_at >= start)
+            if covered:
+                # The sweep cannot see it (another account's invoice, say): poll it on its own.
+                watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
+                if not watch.has(Watch.IN_FLIGHT):
+                    self._schedule(watch, now + self._rng.uniform(0, self._policy.lowest / 4))
+
+    async def _from_sweep(self, watch: Watch, invoice: Invoice, now: float) -> None:
+        if not watch.has(Watch.KNOWN):
+            # A baseline, not a change: nothing to confirm unless it is already over.
+            watch.flags |= Watch.KNOWN
+            watch.status = invoice.status
+            self._learn_dates(watch, invoice)
+            await self._store.update(self._record(watch))
+            overdue = watch.due_at is not None and now >= watch.due_at
+            if judge_status(invoice.status).outcome is Outcome.FINISH or overdue:
+                self._confirm(watch, now)
+            elif not watch.has(Watch.IN_FLIGHT):
+                self._reschedule(watch, now)
+            return
+        if invoice.status != watch.status:
+            self._confirm(watch, now)
+
+    def _confirm(self, watch: Watch, now: float) -> None:
+        """Poll ``watch`` now to confirm a change seen elsewhere (a sweep, a webhook)."""
+        watch.flags |= Watch.CONFIRM
+        if not watch.has(Watch.IN_FLIGHT):
+            self._schedule(watch, now)
+
+    def _stop_sweeping(self) -> None:
+        if not self._sweeping:
+            return
+        self._sweeping = False
+        now = self._clock()
+        for watch in self._watches.values():
+            if watch.has(Watch.SWEEPABLE) and not watch.has(Watch.IN_FLIGHT | Watch.FINISHED):
+                self._schedule(watch, now + self._rng.uniform(0, self._policy.interval_s))

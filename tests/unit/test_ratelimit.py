@@ -1,0 +1,217 @@
+"""``RateLimiter`` on a fake clock: pacing, the reserve, windows, in-flight calls, pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import anyio
+import pytest
+
+from reqfin_async import RateLimiter
+
+
+class Clock:
+    """A monotonic clock that moves only when a sleep says so."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(anyio, "sleep", fake.sleep)
+    return fake
+
+
+def headers(limit: int | None, remaining: int | None, reset: float | str | None) -> dict[str, str]:
+    values = {
+        "X-Rate-Limit-Limit": limit,
+        "X-Rate-Limit-Remaining": remaining,
+        "X-Rate-Limit-Reset": reset,
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+async def acquire_and_release(limiter: RateLimiter, times: int) -> None:
+    for _ in range(times):
+        await limiter.acquire()
+        limiter.release()
+
+
+async def test_an_unknown_budget_lets_calls_pass(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    await acquire_and_release(limiter, 50)
+    assert clock.sleeps == []
+    state = limiter.state()
+    assert not state.known
+    assert state.remaining is None
+
+
+async def test_plenty_of_budget_lets_calls_pass_and_counts_them(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(100, 80, 60))
+    await acquire_and_release(limiter, 10)
+    assert clock.sleeps == []
+    assert limiter.state().remaining == 70
+
+
+async def test_below_pace_below_the_rest_is_spread_over_the_window(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock, pace_below=0.2, reserve=1)
+    limiter.update(headers(100, 11, 10))  # 10 usable calls left, 10 s to the reset
+    reset_at = clock.now + 10
+    await acquire_and_release(limiter, 10)
+    assert len(clock.sleeps) == 9  # the first goes at once, the others wait their slot
+    assert clock.sleeps[0] == pytest.approx(1.0)
+    assert all(s > 0.5 for s in clock.sleeps)
+    assert clock.now < reset_at  # the budget lasts until the reset
+    assert limiter.state().remaining == 1
+
+
+async def test_above_pace_below_calls_are_not_spread(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock, pace_below=0.2)
+    limiter.update(headers(100, 22, 10))
+    await acquire_and_release(limiter, 1)  # 21 usable of 100: still above the pacing share
+    assert clock.sleeps == []
+
+
+async def test_the_reserve_is_never_spent_before_the_reset(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock, reserve=2)
+    limiter.update(headers(10, 2, 5))
+    await limiter.acquire()
+    assert clock.sleeps == [5.0]  # waited for the window to reset
+
+
+async def test_calls_after_a_window_roll_over_are_still_counted(clock: Clock) -> None:
+    # Past the reset the budget is presumed whole: it must still be counted down,
+    # or every waiting caller rushes out at once and overruns the new window.
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(10, 4, 5))
+    clock.now += 6
+    assert limiter.state().remaining == 10
+    for _ in range(3):
+        await limiter.acquire()
+    assert limiter.state().remaining == 7
+
+
+async def test_without_reserve_the_last_call_goes_at_once(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock, reserve=0, pace_below=0.0)
+    limiter.update(headers(10, 1, 5))
+    await limiter.acquire()
+    assert clock.sleeps == []
+    assert limiter.state().remaining == 0
+
+
+async def test_the_window_rolls_over_at_the_reset(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(50, 3, 2))
+    state = limiter.state()
+    assert (state.remaining, state.reset_in_s) == (3, 2.0)
+    clock.now += 2.5
+    state = limiter.state()
+    assert state.remaining == 50
+    assert state.reset_in_s is None
+
+
+async def test_an_update_discounts_the_calls_still_in_flight(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(100, 100, 60))
+    for _ in range(5):
+        await limiter.acquire()
+    # One of the five came back; the server has not counted the other four yet.
+    limiter.update(headers(100, 90, 60))
+    assert limiter.state().remaining == 86
+
+
+async def test_a_stale_answer_in_the_same_window_does_not_raise_the_count(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(100, 50, 60))
+    limiter.update(headers(100, 55, 60))  # answered by the server before the first one
+    assert limiter.state().remaining == 50
+    limiter.update(headers(100, 97, 3600))  # a later reset: a new window
+    assert limiter.state().remaining == 97
+
+
+async def test_a_missing_limit_is_taken_from_the_first_remaining(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(None, 7, 30))
+    assert limiter.state().limit == 7
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{}, {"X-Rate-Limit-Remaining": "many"}, {"X-Rate-Limit-Limit": "100"}],
+)
+async def test_an_answer_without_a_readable_count_changes_nothing(
+    clock: Clock, answer: dict[str, str]
+) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(answer)
+    assert not limiter.state().known
+
+
+async def test_a_pause_holds_every_caller_until_it_ends(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(10, 6, 60))
+    limiter.pause(3.0)
+    assert limiter.state().paused_for_s == 3.0
+    await asyncio.gather(limiter.acquire(), limiter.acquire())
+    assert sum(clock.sleeps) >= 3.0
+    assert limiter.state().paused_for_s == 0.0
+
+
+async def test_a_pause_with_an_unknown_budget_still_holds_callers(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.pause(2.0)
+    await limiter.acquire()
+    assert clock.sleeps == [2.0]
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, math.nan])
+async def test_a_meaningless_pause_is_ignored(clock: Clock, seconds: float) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.pause(seconds)
+    await limiter.acquire()
+    assert clock.sleeps == []
+    assert limiter.state().paused_for_s == 0.0
+
+
+async def test_a_cancelled_paced_caller_gives_its_slot_back(clock: Clock) -> None:
+    limiter = RateLimiter(clock=clock, pace_below=1.0, reserve=0)
+    limiter.update(headers(10, 2, 10))
+    await limiter.acquire()  # at once
+    assert limiter._in_flight == 1
+    waiting = asyncio.create_task(limiter.acquire())  # must wait for its slot
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert limiter._in_flight == 1
+
+
+async def test_a_fractional_reset_is_not_rounded_down(clock: Clock) -> None:
+    # "X-Rate-Limit-Reset: 0.5" means half a second, not "already reset".
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(10, 0, "0.5"))
+    state = limiter.state()
+    assert state.remaining == 0
+    assert state.reset_in_s == pytest.approx(0.5)
+    await limiter.acquire()
+    assert sum(clock.sleeps) >= 0.5
+
+
+def test_the_limiter_refuses_nonsense_settings() -> None:
+    with pytest.raises(ValueError, match="pace_below"):
+        RateLimiter(pace_below=1.5)
+    with pytest.raises(ValueError, match="reserve"):
+        RateLimiter(reserve=-1)
