@@ -15,7 +15,7 @@ from pathlib import Path
 from ._harness import Figure, render_table
 
 RESULTS = Path(__file__).parent / "results"
-SUITES = ["sandbox_server"]
+SUITES = ["sandbox_server", "client_throughput", "decode"]
 
 
 async def _main(args: argparse.Namespace) -> int:

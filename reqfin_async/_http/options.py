@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -116,6 +116,11 @@ class RequestOptions:
     timeout: Timeout = Timeout()
     retry: RetryPolicy = RetryPolicy()
     organization: str | None = None
+    # Built once here rather than on every request of the hot path.
+    client_timeout: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "client_timeout", self.timeout.to_aiohttp())
 
     def replace(
         self,

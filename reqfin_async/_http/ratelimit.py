@@ -88,6 +88,7 @@ class RateLimiter:
         self._in_flight = 0
         self._learned = False  # an answer has come: we know whether a budget is advertised
         self._changed = anyio.Event()  # set when a call ends or an answer teaches something
+        self._waiting = 0
 
     # -- state -------------------------------------------------------------
     def state(self) -> RateLimitState:
@@ -122,7 +123,7 @@ class RateLimiter:
                 # at a time rather than sending a burst the server may refuse.
                 if self._in_flight == 0:
                     break
-                await self._changed.wait()
+                await self._wait_for_change()
                 continue
             if self._remaining is None or self._limit is None:
                 break  # the server advertises no budget: nothing to pace by
@@ -133,7 +134,7 @@ class RateLimiter:
                 elif self._in_flight == 0:
                     break  # presumed budget spent, reset unknown: one probe at a time
                 else:
-                    await self._changed.wait()
+                    await self._wait_for_change()
                 continue
             if self._reset_at is not None and available <= self._limit * self._pace_below:
                 # Spread what is left evenly over what is left of the window.
@@ -153,9 +154,18 @@ class RateLimiter:
             break
         self._in_flight += 1
 
+    async def _wait_for_change(self) -> None:
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
+
     def _signal(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        # Only when someone waits: a fresh Event per answer would tax the hot path.
+        if self._waiting:
+            changed, self._changed = self._changed, anyio.Event()
+            changed.set()
 
     def release(self) -> None:
         """The call ended (answered or failed); it no longer counts as in flight."""

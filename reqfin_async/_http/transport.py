@@ -6,7 +6,6 @@ method, path and body they send and what type they read back.
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ from ..errors import (
     ClientClosedError,
     status_error,
 )
-from .options import RequestOptions, Timeout
+from .options import RequestOptions
 from .ratelimit import RateLimiter
 from .retry import Safety, is_retryable, parse_retry_after, retry_delay
 
@@ -41,11 +40,6 @@ Params = Mapping[str, str] | Sequence[tuple[str, str]]
 DEFAULT_MAX_CONNECTIONS = 100
 _DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 _log = get_logger()
-
-
-@functools.cache
-def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    return timeout.to_aiohttp()
 
 
 @dataclass(slots=True)
@@ -196,7 +190,7 @@ class Transport:
         session = self._ensure_session()
         url = self.base_url + path
         policy = options.retry
-        timeout = _client_timeout(options.timeout)
+        timeout = options.client_timeout
         base_headers = self._headers(options.organization)
         limiter = self.limiter
         stats = self.stats
@@ -340,7 +334,7 @@ class Transport:
         """
         session = self._ensure_session()
         policy = options.retry
-        timeout = _client_timeout(options.timeout)
+        timeout = options.client_timeout
         headers = {"Accept": "application/json", "User-Agent": self._static_headers["User-Agent"]}
         attempt = 0
         while True:

@@ -1,7 +1,6 @@
 """A durable store on SQLite: a restarted process resumes every watch.
 
-The stdlib ``sqlite3`` module runs in a worker thread (never on the event
-loop), one connection serialized by a lock, in WAL mode. A final outcome is
+Statements run off the event loop (see ``reqfin_async._sqlite``). A final outcome is
 inserted once (``INSERT ... ON CONFLICT DO NOTHING`` in the same transaction
 that removes the active watch), which is how an outcome is published at most
 once across restarts.
@@ -15,9 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
-
+from ..._sqlite import SQLiteDatabase
 from ...errors import RequestFinanceError
 from ...models._codec import decoder, encode
 from ...models.invoice import Invoice, InvoiceStatus
@@ -63,38 +60,23 @@ class SQLiteWatchStore(WatchStore):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
+        self._db = SQLiteDatabase(path, schema=_SCHEMA)
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
 
     def __repr__(self) -> str:
         return f"SQLiteWatchStore({str(self.path)!r})"
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("the SQLite store is not open")
-        async with self._lock:
-            return await anyio.to_thread.run_sync(fn, conn)
+        return await self._db.run(fn)
 
     async def open(self) -> None:
-        if self._conn is not None:
-            return
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            return conn
-
-        self._conn = await anyio.to_thread.run_sync(connect)
+        await self._db.open()
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            async with self._lock:
-                await anyio.to_thread.run_sync(conn.close)
+        await self._db.close()
 
     async def load_active(self) -> list[WatchRecord]:
         def load(conn: sqlite3.Connection) -> list[WatchRecord]:
