@@ -74,8 +74,45 @@ from .models import (
     TokenSet,
     User,
 )
+from .collector import (
+    CollectedInvoice,
+    CollectorCallback,
+    CollectorCallbackError,
+    CollectorInfo,
+    CollectorStatusError,
+    Customer,
+    DisconnectionNotice,
+    InvoiceCollectorClient,
+    InvoiceDelivery,
+    MemoryDedupe,
+    SQLiteDedupe,
+    UserToken,
+    collector_callback_app,
+    collector_callback_handler,
+    parse_collector_callback,
+)
 from .money import format_amount, to_smallest_unit
+from .poller import (
+    FinishReason,
+    MemoryWatchStore,
+    PollerClosedError,
+    PollerStats,
+    SQLiteWatchStore,
+    StatusChange,
+    StatusPoller,
+    WatchResult,
+    WatchStore,
+)
 from .validation import validate_new_invoice
+from .webhooks import (
+    WebhookEvent,
+    WebhookEventType,
+    WebhookPayloadError,
+    parse_webhook,
+    sign_webhook,
+    webhook_app,
+    webhook_handler,
+)
 
 __all__ = [
     "__version__",
@@ -149,4 +186,38 @@ __all__ = [
     "format_amount",
     "to_smallest_unit",
     "validate_new_invoice",
+    # poller
+    "StatusPoller",
+    "StatusChange",
+    "WatchResult",
+    "FinishReason",
+    "PollerStats",
+    "PollerClosedError",
+    "WatchStore",
+    "MemoryWatchStore",
+    "SQLiteWatchStore",
+    # webhooks
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookPayloadError",
+    "parse_webhook",
+    "sign_webhook",
+    "webhook_app",
+    "webhook_handler",
+    # Invoice-Collector
+    "InvoiceCollectorClient",
+    "Customer",
+    "UserToken",
+    "CollectorStatusError",
+    "CollectorCallback",
+    "CollectorCallbackError",
+    "InvoiceDelivery",
+    "DisconnectionNotice",
+    "CollectorInfo",
+    "CollectedInvoice",
+    "parse_collector_callback",
+    "collector_callback_app",
+    "collector_callback_handler",
+    "MemoryDedupe",
+    "SQLiteDedupe",
 ]

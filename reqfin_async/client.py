@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Literal, Self, get_args
 
 import aiohttp
 
+from ._http.headers import user_agent as user_agent_header
 from ._http.options import UNSET, RequestOptions, RetryPolicy, Timeout, Unset
 from ._http.ratelimit import RateLimiter, RateLimitState
 from ._http.transport import DEFAULT_MAX_CONNECTIONS, Transport, TransportStats
 from ._urls import check_base_url
-from ._version import __version__
 from .auth.base import ApiKeyAuth, Auth
 from .auth.oauth import DEFAULT_TOKEN_URL, ClientCredentialsAuth
 from .resources.clients import ClientsResource
@@ -28,12 +27,6 @@ __all__ = ["RequestFinanceClient", "Network", "DEFAULT_BASE_URL"]
 Network = Literal["live", "test"]
 DEFAULT_BASE_URL = "https://api.request.finance"
 _NETWORKS: tuple[str, ...] = get_args(Network)
-
-
-def _user_agent(suffix: str | None) -> str:
-    python = platform.python_version()
-    agent = f"reqfin-async/{__version__} python/{python} aiohttp/{aiohttp.__version__}"
-    return f"{agent} {suffix}" if suffix else agent
 
 
 class RequestFinanceClient:
@@ -89,7 +82,7 @@ class RequestFinanceClient:
             static_headers={
                 "Accept": "application/json",
                 "Content-Type": "application/json",
-                "User-Agent": _user_agent(user_agent),
+                "User-Agent": user_agent_header(user_agent),
                 "X-Network": network,
             },
             session=session,

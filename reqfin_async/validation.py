@@ -49,6 +49,7 @@ from .models import (
 __all__ = [
     "CONTACT_TYPES",
     "KNOWN_FORMATS",
+    "is_email",
     "recurring_rule_problems",
     "validate_new_client",
     "validate_new_invoice",
@@ -72,6 +73,12 @@ _NATURAL_AMOUNT = re.compile(r"\d+")
 _PERCENT_AMOUNT = re.compile(r"\d*\.?\d+")
 # Pragmatic on purpose: one @, no spaces, a dot in the domain.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def is_email(text: object) -> bool:
+    """Whether ``text`` looks like an email address (one @, no spaces, a dot in the domain)."""
+    return isinstance(text, str) and _EMAIL.fullmatch(text) is not None
+
 
 _UNIT_PRICE_PROBLEM = (
     'must be a string of an integer in the smallest unit of the currency ("9999" for 99.99)'

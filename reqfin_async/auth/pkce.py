@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import aiohttp
 from yarl import URL
 
+from .._http.headers import user_agent
 from .._http.options import RequestOptions, RetryPolicy, Timeout
 from .._http.retry import Safety
 from .._http.transport import Transport
 from .._urls import check_base_url
-from .._version import __version__
 from ..models.token import TokenSet
 from .base import NoAuth
 from .oauth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, parse_token_response
@@ -182,7 +182,7 @@ async def exchange_code(
     transport = Transport(
         base_url=str(origin),
         auth=NoAuth(),
-        static_headers={"User-Agent": f"reqfin-async/{__version__}"},
+        static_headers={"User-Agent": user_agent()},
         session=session,
     )
     form = {

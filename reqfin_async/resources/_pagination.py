@@ -14,6 +14,9 @@ from ..models.invoice import Invoice, InvoicePage
 __all__ = ["InvoiceIterator", "parse_invoice_page", "MAX_PAGE_SIZE"]
 
 MAX_PAGE_SIZE = 100
+# A page equal to the one before happens when exactly `take` invoices were created
+# in between; the same page again and again means a server that ignores `skip`.
+MAX_REPEATS = 3
 
 FetchPage = Callable[[int, int], Awaitable[list[Invoice]]]
 
@@ -27,12 +30,23 @@ class InvoiceIterator:
             ...
 
     Stops on a short page. Offsets shift when invoices are created meanwhile, so
-    an invoice already yielded is not yielded again; a page identical to the
-    previous one (a server ignoring ``skip``) raises ``PaginationError`` rather
-    than looping for ever. No request is made until iteration starts.
+    an invoice already yielded is not yielded again (and a page may repeat the
+    previous one once or twice); a page repeated ``MAX_REPEATS`` times in a row
+    (a server ignoring ``skip``) raises ``PaginationError`` rather than looping
+    for ever. No request is made until iteration starts.
     """
 
-    __slots__ = ("_buffer", "_done", "_fetch", "_last_ids", "_path", "_seen", "_skip", "_take")
+    __slots__ = (
+        "_buffer",
+        "_done",
+        "_fetch",
+        "_last_ids",
+        "_path",
+        "_repeats",
+        "_seen",
+        "_skip",
+        "_take",
+    )
 
     def __init__(self, fetch: FetchPage, *, take: int, skip: int, path: str) -> None:
         self._fetch = fetch
@@ -43,6 +57,7 @@ class InvoiceIterator:
         self._done = False
         self._seen: set[str] = set()
         self._last_ids: list[str] | None = None
+        self._repeats = 0
 
     def __aiter__(self) -> Self:
         return self
@@ -57,9 +72,11 @@ class InvoiceIterator:
     async def _next_page(self) -> None:
         page = await self._fetch(self._skip, self._take)
         ids = [invoice.id for invoice in page]
-        if page and ids == self._last_ids:
+        self._repeats = self._repeats + 1 if page and ids == self._last_ids else 0
+        if self._repeats >= MAX_REPEATS:
             raise PaginationError(
-                f"GET {self._path}: skip={self._skip} returned the same page as the one before",
+                f"GET {self._path}: skip={self._skip} returned the same page "
+                f"{self._repeats + 1} times in a row",
                 method="GET",
                 path=self._path,
             )

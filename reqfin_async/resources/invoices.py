@@ -113,10 +113,9 @@ def _ambiguous(exc: APIError) -> bool:
     return isinstance(exc, InternalServerError)
 
 
-def _says_duplicate(exc: APIStatusError) -> bool:
-    if isinstance(exc, ConflictError):
-        return True
-    return isinstance(exc, BadRequestError) and "invoicenumber" in repr(exc.body).lower()
+def _may_have_landed(exc: APIStatusError) -> bool:
+    """A refusal that an earlier, lost attempt may explain ("number used", "already converted")."""
+    return isinstance(exc, ConflictError | BadRequestError)
 
 
 class InvoicesResource(Resource):
@@ -189,8 +188,9 @@ class InvoicesResource(Resource):
             try:
                 return await send()
             except APIError as exc:
-                if uncertain and isinstance(exc, APIStatusError) and _says_duplicate(exc):
-                    # An earlier attempt did land after all: the server refuses the copy.
+                if uncertain and isinstance(exc, APIStatusError) and _may_have_landed(exc):
+                    # An earlier attempt may have landed after all, and the server
+                    # refuses the copy: what the lookup finds settles it.
                     found = await lookup()
                     if found is not None:
                         return found
