@@ -25,6 +25,23 @@ from .auth import (
     exchange_code,
 )
 from .client import DEFAULT_BASE_URL, Network, RequestFinanceClient
+from .collector import (
+    CollectedInvoice,
+    CollectorCallback,
+    CollectorCallbackError,
+    CollectorInfo,
+    CollectorStatusError,
+    Customer,
+    DisconnectionNotice,
+    InvoiceCollectorClient,
+    InvoiceDelivery,
+    MemoryDedupe,
+    SQLiteDedupe,
+    UserToken,
+    collector_callback_app,
+    collector_callback_handler,
+    parse_collector_callback,
+)
 from .errors import (
     APIConnectionError,
     APIError,
@@ -73,23 +90,6 @@ from .models import (
     TaxType,
     TokenSet,
     User,
-)
-from .collector import (
-    CollectedInvoice,
-    CollectorCallback,
-    CollectorCallbackError,
-    CollectorInfo,
-    CollectorStatusError,
-    Customer,
-    DisconnectionNotice,
-    InvoiceCollectorClient,
-    InvoiceDelivery,
-    MemoryDedupe,
-    SQLiteDedupe,
-    UserToken,
-    collector_callback_app,
-    collector_callback_handler,
-    parse_collector_callback,
 )
 from .money import format_amount, to_smallest_unit
 from .poller import (
