@@ -1,4 +1,4 @@
-"""The ``reqfin-async`` command: ``demo``, ``sandbox``, ``watch`` and ``version``.
+"""The ``reqfin-async`` command: ``demo``, ``sandbox``, ``watch``, ``collector-sandbox``.
 
 Each subcommand lives in its own module and is imported only when run, so
 ``reqfin-async --help`` stays instant.
@@ -20,6 +20,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("reqfin_async.cli.demo", "run the demo against an embedded sandbox (no credentials)"),
     "sandbox": ("reqfin_async.cli.sandbox_cmd", "serve a local emulation of the API"),
     "watch": ("reqfin_async.cli.watch", "watch invoices until paid, rejected, canceled or overdue"),
+    "collector-sandbox": (
+        "reqfin_async.cli.collector_sandbox_cmd",
+        "serve a local emulation of a self-hosted Invoice-Collector",
+    ),
 }
 
 

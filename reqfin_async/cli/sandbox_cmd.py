@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sandbox import BuyerScript, ChaosConfig, SandboxConfig, run_sandbox
+    from ..sandbox import BuyerScript, ChaosConfig, Sandbox, SandboxConfig, run_sandbox
 
     overrides: dict[str, object] = {
         name: value
@@ -55,9 +55,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["buyers"] = BuyerScript()
     config = SandboxConfig(**overrides)  # type: ignore[arg-type]
 
-    def ready(sandbox: object) -> None:
-        banner = getattr(sandbox, "banner", None)
-        print(banner() if callable(banner) else sandbox, flush=True)
+    def ready(sandbox: Sandbox) -> None:
+        print(sandbox.banner(), flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
     try:
