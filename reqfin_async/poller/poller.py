@@ -59,6 +59,7 @@ SWEEP_STATUSES: tuple[InvoiceStatus, ...] = (
 SWEEP_PAGE_SIZE = 100
 _SWEEP_SETTLE_S = 0.2  # after a burst of watch() calls, wait this long before sweeping
 _CREATED_MARGIN_S = 1.0
+_FIRST_SPREAD_S = 1.0
 
 _log = get_logger(name="poller")
 
@@ -153,6 +154,7 @@ class StatusPoller:
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
 
         self._watches: dict[str, Watch] = {}
+        self._aliases: dict[str, str] = {}  # an invoice's other id -> the key it is watched by
         self._wheel = TimerWheel()
         self._changes: EventHub[StatusChange] = EventHub(event_buffer)
         self._outcomes: EventHub[WatchResult] = EventHub(event_buffer)
@@ -210,7 +212,13 @@ class StatusPoller:
         try:
             if tg is not None:
                 tg.cancel_scope.cancel()
-                return await tg.__aexit__(exc_type, exc, tb)
+                if exc is None or isinstance(exc, anyio.get_cancelled_exc_class()):
+                    # A cancellation may come from a crashed poller task: the task
+                    # group turns it into that task's error.
+                    return await tg.__aexit__(exc_type, exc, tb)
+                # The caller's own exception: stop the tasks and let it propagate as
+                # it is, not wrapped in an ExceptionGroup by the task group.
+                await tg.__aexit__(None, None, None)
             return None
         finally:
             self._changes.close()
@@ -250,17 +258,20 @@ class StatusPoller:
                 raise ValueError(f"an invoice id must be a non-empty string, got {key!r}")
             if due is not None and due.tzinfo is None:
                 raise ValueError(f"due_date of {key!r} must be timezone-aware")
-            if key in self._watches or key in batch:
+            if key in self._watches or key in batch or key in self._aliases:
                 continue
             batch.add(key)
             records.append(WatchRecord(key=key, due_at=_ts(due), changed_at=now))
         if not records:
             return []
-        accepted = await self._store.add(records)
-        wanted = set(accepted)
+        wanted = set(await self._store.add(records))
+        accepted: list[str] = []
         for record in records:
-            if record.key in wanted:
+            # A concurrent watch() of the same id may have adopted it while the store
+            # was written: one watch per id, or every change would be reported twice.
+            if record.key in wanted and record.key not in self._watches:
                 self._adopt(record, now)
+                accepted.append(record.key)
         if accepted and len(self._watches) >= self._sweep_min_watches:
             self._sweep_kick.set()
         return accepted
@@ -281,7 +292,8 @@ class StatusPoller:
             # Many watches: the next sweep will most likely read them all at once,
             # so their own first GET waits for it (an unseen one is polled at once).
             return self._policy.interval_s * self._rng.uniform(0.5, 1.0)
-        return self._rng.uniform(0.0, self._policy.lowest / 4)
+        # A few: spread their first polls a little, but not for long.
+        return self._rng.uniform(0.0, min(_FIRST_SPREAD_S, self._policy.lowest / 4))
 
     async def unwatch(self, id_or_request_id: str) -> bool:
         """Stop watching; the watch ends with reason ``unwatched``. ``False`` if not watched."""
@@ -343,9 +355,15 @@ class StatusPoller:
             with anyio.fail_after(60):
                 result = await poller.wait_final(request_id)
         """
-        key = id_or_request_id
-        if key in self._watches:
+        key = self._aliases.get(id_or_request_id, id_or_request_id)
+        while key in self._watches:
+            if self._state == "closed":  # nothing would ever wake this wait
+                raise PollerClosedError(f"the poller stopped before {key!r} finished")
             await self._waiters.setdefault(key, anyio.Event()).wait()
+            if key in self._watches and self._state == "closed":
+                # Woken by the poller stopping (its store may be closed already).
+                raise PollerClosedError(f"the poller stopped before {key!r} finished")
+            key = self._aliases.get(key, key)  # merged into its twin meanwhile
         result = await self._store.result(key)
         if result is not None:
             return result
@@ -422,10 +440,13 @@ class StatusPoller:
     async def _schedule_loop(self, send: MemoryObjectSendStream[Watch]) -> None:
         async with send:
             while True:
-                for watch in self._wheel.pop_due(self._clock()):
-                    if watch.has(Watch.FINISHED):
-                        continue
+                due = [w for w in self._wheel.pop_due(self._clock()) if not w.has(Watch.FINISHED)]
+                # The whole batch is taken at once: a watch still waiting for a worker
+                # must not go back on the wheel (a push, a sweep), or two workers could
+                # poll it at the same time and report its changes out of order.
+                for watch in due:
                     watch.flags |= Watch.IN_FLIGHT
+                for watch in due:
                     await send.send(watch)
                 next_at = self._wheel.next_at()
                 self._wake = wake = anyio.Event()
@@ -457,6 +478,7 @@ class StatusPoller:
             watch.flags &= ~Watch.CONFIRM
             self._confirmations += 1
         self._requests += 1
+        asked_at = self._clock()
         try:
             invoice = await self._api.invoices.get(watch.key)
         except RequestFinanceError as error:
@@ -465,7 +487,7 @@ class StatusPoller:
         if watch.has(Watch.FINISHED):  # unwatched while the request was out
             return
         watch.failures = 0
-        await self._observe(watch, invoice, self._clock())
+        await self._observe(watch, invoice, self._clock(), asked_at=asked_at)
 
     async def _failed_poll(self, watch: Watch, error: RequestFinanceError) -> None:
         self._errors += 1
@@ -491,9 +513,17 @@ class StatusPoller:
                 delay = max(delay, error.retry_after)
         self._schedule(watch, now + delay)
 
-    async def _observe(self, watch: Watch, invoice: Invoice, now: float) -> None:
-        """Apply a freshly read invoice to its watch: report, finish or reschedule."""
+    async def _observe(
+        self, watch: Watch, invoice: Invoice, now: float, *, asked_at: float
+    ) -> None:
+        """Apply a freshly read invoice to its watch: report, finish or reschedule.
+
+        ``asked_at`` is when the request went out: only an answer to a request sent
+        after the due date can show that the invoice was not paid in time.
+        """
         first = not watch.has(Watch.KNOWN)
+        if first and await self._merged_into_twin(watch, invoice):
+            return
         watch.flags |= Watch.KNOWN
         dates_learned = self._learn_dates(watch, invoice)
         old, new = watch.status, invoice.status
@@ -538,9 +568,37 @@ class StatusPoller:
         if change is not None:
             await self._emit(change)
         if watch.due_at is not None and now >= watch.due_at:
-            await self._finish(watch, FinishReason.OVERDUE, invoice=invoice)
+            if asked_at >= watch.due_at:
+                await self._finish(watch, FinishReason.OVERDUE, invoice=invoice)
+                return
+            # Asked before the due date, answered after it: the invoice may have been
+            # paid in between. The last check is a request sent after the due date.
+            self._schedule(watch, max(now, watch.due_at + self._overdue_grace_s))
             return
         self._reschedule(watch, now)
+
+    async def _merged_into_twin(self, watch: Watch, invoice: Invoice) -> bool:
+        """Whether ``watch`` turned out to be an invoice already watched under its other id.
+
+        An invoice has two ids (``id`` and ``requestId``); watched once by each, it
+        would be polled twice and every change reported twice. The later watch
+        becomes an alias of the earlier one: no event of its own, and
+        ``wait_final`` on either id gives the same result.
+        """
+        other = invoice.id if watch.key == invoice.request_id else invoice.request_id
+        twin = self._watches.get(other) if other else None
+        if twin is None or twin is watch or twin.has(Watch.FINISHED):
+            return False
+        watch.flags |= Watch.FINISHED
+        self._wheel.cancel(watch)
+        self._watches.pop(watch.key, None)
+        self._aliases[watch.key] = twin.key
+        await self._store.forget(watch.key)
+        waiter = self._waiters.pop(watch.key, None)
+        if waiter is not None:  # wake it: it now waits on the twin's key
+            waiter.set()
+        _log.info("watch_merged", key=watch.key, into=twin.key)
+        return True
 
     def _learn_dates(self, watch: Watch, invoice: Invoice) -> bool:
         learned = False
@@ -645,7 +703,7 @@ class StatusPoller:
                 await self._sweep_kick.wait()
             if self._sweep_kick.is_set():
                 self._sweep_kick = anyio.Event()
-                await anyio.sleep(_SWEEP_SETTLE_S)
+                await anyio.sleep(min(_SWEEP_SETTLE_S, self._policy.lowest / 2))
             try:
                 await self._sweep_once()
             except RequestFinanceError as error:
@@ -724,6 +782,10 @@ class StatusPoller:
             return
         if invoice.status != watch.status:
             self._confirm(watch, now)
+        elif not watch.has(Watch.IN_FLIGHT):
+            # Seen and unchanged: from now on the sweep keeps an eye on it, so its own
+            # routine poll is dropped (the due-date check stays).
+            self._reschedule(watch, now)
 
     def _confirm(self, watch: Watch, now: float) -> None:
         """Poll ``watch`` now to confirm a change seen elsewhere (a sweep, a webhook)."""

@@ -63,7 +63,9 @@ class TimerWheel:
 
     def pop_due(self, now: float) -> list[Watch]:
         """Every watch whose slot has come, in slot order; they leave the wheel."""
-        now_tick = math.floor(now / self._resolution)
+        # The tolerance keeps a float error from leaving the slot that next_at()
+        # named unpopped at that very time (the scheduler would spin).
+        now_tick = math.floor(now / self._resolution + 1e-9)
         due: list[Watch] = []
         heap = self._heap
         while heap and heap[0] <= now_tick:
