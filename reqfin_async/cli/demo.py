@@ -160,6 +160,8 @@ async def _demo(args: argparse.Namespace) -> int:
     config = SandboxConfig(
         pending_delay_s=0.5,
         change_delay_s=0.3,
+        # The demo plays an hour of buyers in seconds; its rate limit is scaled alike.
+        api_key_limit=100_000,
         seed=args.seed,
         buyers=BuyerScript(
             weights={

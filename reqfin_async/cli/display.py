@@ -9,7 +9,7 @@ from typing import TextIO
 
 import anyio
 
-from ..poller import StatusPoller
+from ..poller import PollerStats, StatusPoller
 
 __all__ = ["ProgressDisplay", "table"]
 
@@ -50,6 +50,7 @@ class ProgressDisplay:
             f"[{now - self._started:5.1f}s] watching {stats.watching} ({by_status or '-'}) | "
             f"finished {stats.finished_total} ({finished or '-'}) | "
             f"{rate:5.1f} req/s{mode} | errors {stats.errors}, 429s {stats.rate_limited}"
+            + plan_line(stats)
         )
 
     def render(self, *, final: bool = False) -> None:
@@ -65,6 +66,27 @@ class ProgressDisplay:
         while True:
             self.render()
             await anyio.sleep(_REFRESH_S)
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
+
+
+def plan_line(stats: PollerStats) -> str:
+    """The budget plan, when the poller is metered: budget, revisits, lag, spending."""
+    plan = stats.plan
+    if plan is None or plan.rate_per_hour is None:
+        return ""
+    parts = [f"budget {plan.rate_per_hour:,.0f}/h"]
+    if plan.sweepable:
+        parts.append(f"sweep {plan.pages_per_sweep} pages every {_s(plan.sweep_revisit_s)}")
+    if plan.singles:
+        parts.append(f"{plan.singles} single every {_s(plan.single_revisit_s)}")
+    parts.append(f"lag expected {_s(plan.expected_lag_s)} p99 seen {_s(stats.lag_p99_s)}")
+    if stats.spent_per_hour:
+        spent = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(stats.spent_per_hour.items()))
+        parts.append(f"spent/h: {spent}")
+    return "\n    " + " · ".join(parts)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -1,11 +1,13 @@
 """``StatusPoller``: watch invoices until they are paid, rejected, canceled or overdue.
 
-No task per watch: one scheduler pops due watches from a timer wheel and hands
-them to a bounded pool of workers through a zero-buffer stream (backpressure:
-when every worker is busy, watches simply wait, late). Every request goes
-through the client's one rate limiter. When many watched invoices are visible
-to the account, a sweep of ``GET /invoices`` (100 per page) replaces the
-per-invoice polls and each change it sees is confirmed by one GET.
+No task per watch: one scheduler pops due watches from a timer wheel into
+ready queues (confirmations first, then due-date checks, then routine polls)
+and hands them to a bounded pool of workers through a zero-buffer stream
+(backpressure: when every worker is busy, watches simply wait, late). Every
+request passes the budget gate (``budget.py``), which spends the rate the
+API allows where it buys the most, and then the client's one rate limiter.
+When many watched invoices are visible to the account, sweeps of
+``GET /invoices`` (``sweep.py``) replace the per-invoice polls.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,11 +30,14 @@ from .._http.options import RetryPolicy
 from .._log import get_logger
 from ..errors import RateLimitError, RequestFinanceError
 from ..models.invoice import Invoice, InvoiceStatus
+from .budget import Budget, BudgetGate, RequestKind
 from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult
+from .plan import Plan, make_plan
 from .schedule import IntervalPolicy, TimerWheel
 from .stats import LagSampler, PollerStats
 from .stores.base import WatchRecord, WatchStore
 from .stores.memory import MemoryWatchStore
+from .sweep import SWEEP_STATUSES, Sweeper
 from .watch import Outcome, Watch, judge_error, judge_status
 
 if TYPE_CHECKING:
@@ -44,22 +49,10 @@ __all__ = ["StatusPoller", "PollerClosedError", "SWEEP_STATUSES", "OnChange", "O
 OnChange = Callable[[StatusChange], Awaitable[None] | None]
 OnFinish = Callable[[WatchResult], Awaitable[None] | None]
 
-# Every status a watched invoice can move through: a sweep filtered on these
-# sees each invoice whatever it becomes, so no invoice drops out of the list
-# (and shifts the pages under the sweep) while it runs.
-SWEEP_STATUSES: tuple[InvoiceStatus, ...] = (
-    InvoiceStatus.PENDING,
-    InvoiceStatus.OPEN,
-    InvoiceStatus.ACCEPTED,
-    InvoiceStatus.DECLARED_PAID,
-    InvoiceStatus.PAID,
-    InvoiceStatus.REJECTED,
-    InvoiceStatus.CANCELED,
-)
-SWEEP_PAGE_SIZE = 100
-_SWEEP_SETTLE_S = 0.2  # after a burst of watch() calls, wait this long before sweeping
-_CREATED_MARGIN_S = 1.0
 _FIRST_SPREAD_S = 1.0
+_PLAN_EVERY_S = 1.0
+# A ready-queue entry is live when its watch is queued, not finished, not in flight.
+_STALE = Watch.QUEUED | Watch.FINISHED | Watch.IN_FLIGHT
 
 _log = get_logger(name="poller")
 
@@ -119,6 +112,8 @@ class StatusPoller:
         sweep: bool | None = None,
         sweep_min_watches: int = 50,
         sweep_efficiency: float = 0.5,
+        budget: Budget | None = None,
+        budget_share: float = 1.0,
         paid_grace_s: float = 0.0,
         overdue_grace_s: float = 1.0,
         on_change: OnChange | None = None,
@@ -143,15 +138,36 @@ class StatusPoller:
         )
         self._concurrency = concurrency
         self._store = store if store is not None else MemoryWatchStore()
-        self._sweep_mode = sweep  # None: decide by cost; True: always; False: never
-        self._sweep_min_watches = sweep_min_watches
-        self._sweep_efficiency = sweep_efficiency
         self._paid_grace_s = paid_grace_s
         self._overdue_grace_s = overdue_grace_s
         self._on_change = on_change
         self._on_finish = on_finish
         self._clock = clock
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        # One budget for every request of the poller; the client's limiter still
+        # paces everything the client sends, the poller's and the application's.
+        self._gate = BudgetGate(limiter=client.transport.limiter, budget=budget, share=budget_share)
+        self._sweeper = Sweeper(
+            self,
+            api=self._api,
+            gate=self._gate,
+            policy=self._policy,
+            rng=self._rng,
+            clock=clock,
+            mode=sweep,
+            min_watches=sweep_min_watches,
+            efficiency=sweep_efficiency,
+        )
+        self._sweep_min_watches = sweep_min_watches
+        self._plan = make_plan(
+            rate=None,
+            reserved_rate=0.0,
+            sweeping=False,
+            sweepable=0,
+            singles=0,
+            pages=None,
+            interval_s=interval,
+        )
 
         self._watches: dict[str, Watch] = {}
         self._aliases: dict[str, str] = {}  # an invoice's other id -> the key it is watched by
@@ -163,17 +179,20 @@ class StatusPoller:
         self._idle.set()
         self._wake = anyio.Event()
         self._sleep_until = math.inf
-        self._sweep_kick = anyio.Event()
-        self._sweeping = False
+        # Popped from the wheel, waiting for a token and a worker, by kind of request.
+        self._ready: dict[RequestKind, deque[Watch]] = {
+            RequestKind.CONFIRM: deque(),
+            RequestKind.DUE: deque(),
+            RequestKind.POLL: deque(),
+        }
         self._tg: TaskGroup | None = None
         self._state = "new"
+        self._started_at = clock()
 
         self._requests = 0
         self._errors = 0
         self._rate_limited = 0
         self._change_count = 0
-        self._sweeps = 0
-        self._sweep_requests = 0
         self._confirmations = 0
         self._pushed = 0
         self._finished: Counter[str] = Counter()
@@ -192,12 +211,14 @@ class StatusPoller:
         await tg.__aenter__()
         self._tg = tg
         self._state = "running"
+        self._started_at = self._clock()
         tg.start_soon(self._schedule_loop, send)
         for _ in range(self._concurrency):
             tg.start_soon(self._worker, receive.clone())
         receive.close()
-        if self._sweep_mode is not False:
-            tg.start_soon(self._sweep_loop)
+        if self._sweeper.enabled:
+            tg.start_soon(self._sweeper.run)
+        tg.start_soon(self._plan_loop)
         _log.info("poller_started", watching=len(self._watches), concurrency=self._concurrency)
         return self
 
@@ -273,7 +294,7 @@ class StatusPoller:
                 self._adopt(record, now)
                 accepted.append(record.key)
         if accepted and len(self._watches) >= self._sweep_min_watches:
-            self._sweep_kick.set()
+            self._sweeper.kick()
         return accepted
 
     def _adopt(self, record: WatchRecord, now: float) -> None:
@@ -285,10 +306,10 @@ class StatusPoller:
         if not self._watches:
             self._idle = anyio.Event()
         self._watches[record.key] = watch
-        self._schedule(watch, now + self._first_delay())
+        self.schedule(watch, now + self._first_delay())
 
     def _first_delay(self) -> float:
-        if self._sweep_mode is not False and len(self._watches) >= self._sweep_min_watches:
+        if self._sweeper.enabled and len(self._watches) >= self._sweep_min_watches:
             # Many watches: the next sweep will most likely read them all at once,
             # so their own first GET waits for it (an unseen one is polled at once).
             return self._policy.interval_s * self._rng.uniform(0.5, 1.0)
@@ -323,7 +344,7 @@ class StatusPoller:
         self._pushed += 1
         if watch.has(Watch.KNOWN) and invoice.status == watch.status:
             return True
-        self._confirm(watch, self._clock())
+        self.confirm(watch)
         return True
 
     async def forget(self, id_or_request_id: str) -> None:
@@ -396,32 +417,58 @@ class StatusPoller:
         return PollerStats(
             watching=len(self._watches),
             finished=dict(self._finished),
-            requests=self._requests,
+            requests=self._requests + self._sweeper.requests,
             errors=self._errors,
             rate_limited=self._rate_limited,
             changes=self._change_count,
-            sweeps=self._sweeps,
-            sweep_requests=self._sweep_requests,
+            sweeps=self._sweeper.sweeps,
+            sweep_requests=self._sweeper.requests,
+            sweeps_skipped=self._sweeper.probes_skipped,
             confirmations=self._confirmations,
             pushed=self._pushed,
             lag_p50_s=self._lag.percentile(50),
             lag_p99_s=self._lag.percentile(99),
             lag_max_s=self._lag.max if self._lag.count else None,
-            sweeping=self._sweeping,
+            sweeping=self._sweeper.sweeping,
+            plan=self._plan,
+            spent_per_hour=self._gate.per_hour(),
         )
 
     # -- scheduling ----------------------------------------------------------------
-    def _schedule(self, watch: Watch, at: float) -> None:
+    @property
+    def watches(self) -> dict[str, Watch]:
+        """The live watches by key (for the sweeper; not a public API)."""
+        return self._watches
+
+    def schedule(self, watch: Watch, at: float, *, due_check: bool = False) -> None:
+        """Poll ``watch`` at ``at``; a ``due_check`` is the last check after its due date."""
+        if due_check:
+            watch.flags |= Watch.DUE_CHECK
+        else:
+            watch.flags &= ~Watch.DUE_CHECK
         self._wheel.schedule(watch, at)
         if at < self._sleep_until:
             self._wake.set()
 
-    def _reschedule(self, watch: Watch, now: float) -> None:
+    def confirm(self, watch: Watch) -> None:
+        """Poll ``watch`` as soon as possible, ahead of routine polls (a sweep or a
+        webhook reported a change)."""
+        watch.flags |= Watch.CONFIRM
+        if watch.has(Watch.IN_FLIGHT | Watch.FINISHED):
+            return  # the poll under way is followed by another (see _worker)
+        self._wheel.cancel(watch)
+        if not watch.has(Watch.QUEUED):
+            watch.flags |= Watch.QUEUED
+        self._ready[RequestKind.CONFIRM].append(watch)  # may also sit in another queue
+        self._wake.set()
+
+    def reschedule(self, watch: Watch, now: float) -> None:
+        """Schedule the next routine poll of ``watch`` after one that just happened."""
         due_at = watch.due_at
-        if self._sweeping and watch.has(Watch.SWEEPABLE):
+        if self._sweeper.sweeping and watch.has(Watch.SWEEPABLE):
             # The sweep keeps an eye on it; its own entry is the due-date check only.
             if due_at is not None:
-                self._schedule(watch, max(now, due_at + self._overdue_grace_s))
+                self.schedule(watch, max(now, due_at + self._overdue_grace_s), due_check=True)
             else:
                 self._wheel.cancel(watch)
             return
@@ -434,31 +481,62 @@ class StatusPoller:
         )
         at = now + delay
         if due_at is not None and now < due_at < at:
-            at = due_at + self._overdue_grace_s  # the last check comes right after the due date
-        self._schedule(watch, at)
+            # The last check comes right after the due date.
+            self.schedule(watch, due_at + self._overdue_grace_s, due_check=True)
+        else:
+            self.schedule(watch, at)
+
+    def _collect_due(self, now: float) -> None:
+        for watch in self._wheel.pop_due(now):
+            if watch.has(Watch.FINISHED):
+                continue
+            # Taken off the wheel for good: a watch waiting for a token or a worker must
+            # not be scheduled again (two workers would poll it at once).
+            watch.flags |= Watch.QUEUED
+            kind = RequestKind.DUE if watch.has(Watch.DUE_CHECK) else RequestKind.POLL
+            self._ready[kind].append(watch)
+
+    def _best_ready(self) -> RequestKind | None:
+        """The most urgent kind of ready work, dropping entries already served."""
+        for kind, queue in self._ready.items():
+            while queue and (queue[0].flags & _STALE) != Watch.QUEUED:
+                queue.popleft()  # served from another queue, or finished
+            if queue:
+                return kind
+        return None
+
+    def _ready_kind(self) -> RequestKind:
+        return self._best_ready() or RequestKind.POLL
 
     async def _schedule_loop(self, send: MemoryObjectSendStream[Watch]) -> None:
         async with send:
             while True:
-                due = [w for w in self._wheel.pop_due(self._clock()) if not w.has(Watch.FINISHED)]
-                # The whole batch is taken at once: a watch still waiting for a worker
-                # must not go back on the wheel (a push, a sweep), or two workers could
-                # poll it at the same time and report its changes out of order.
-                for watch in due:
-                    watch.flags |= Watch.IN_FLIGHT
-                for watch in due:
-                    await send.send(watch)
-                next_at = self._wheel.next_at()
-                self._wake = wake = anyio.Event()
-                if next_at is None:
-                    self._sleep_until = math.inf
-                    await wake.wait()
+                self._collect_due(self._clock())
+                if self._best_ready() is None:
+                    await self._sleep_until_due()
                     continue
-                self._sleep_until = next_at
-                delay = next_at - self._clock()
-                if delay > 0:
-                    with anyio.move_on_after(delay):
-                        await wake.wait()
+                # A token first, then the most urgent work at that moment: a
+                # confirmation that came in meanwhile goes ahead of routine polls.
+                await self._gate.acquire(self._ready_kind)
+                kind = self._best_ready()
+                if kind is None:
+                    continue
+                watch = self._ready[kind].popleft()
+                watch.flags = (watch.flags & ~Watch.QUEUED) | Watch.IN_FLIGHT
+                await send.send(watch)
+
+    async def _sleep_until_due(self) -> None:
+        next_at = self._wheel.next_at()
+        self._wake = wake = anyio.Event()
+        if next_at is None:
+            self._sleep_until = math.inf
+            await wake.wait()
+            return
+        self._sleep_until = next_at
+        delay = next_at - self._clock()
+        if delay > 0:
+            with anyio.move_on_after(delay):
+                await wake.wait()
 
     async def _worker(self, receive: MemoryObjectReceiveStream[Watch]) -> None:
         async with receive:
@@ -468,7 +546,50 @@ class StatusPoller:
                 finally:
                     watch.flags &= ~Watch.IN_FLIGHT
                 if watch.has(Watch.CONFIRM) and not watch.has(Watch.FINISHED):
-                    self._schedule(watch, self._clock())
+                    self.confirm(watch)  # a change was reported while the poll was out
+
+    async def _plan_loop(self) -> None:
+        """Refresh the plan, and the gate's shares with it, every second."""
+        while True:
+            self._plan = self._make_plan()
+            self._gate.weights = {RequestKind(k): v for k, v in self._plan.weights.items()}
+            await anyio.sleep(_PLAN_EVERY_S)
+
+    def _make_plan(self) -> Plan:
+        sweepable = singles = 0
+        for watch in self._watches.values():
+            if watch.has(Watch.FINISHED):
+                continue
+            if watch.has(Watch.SWEEPABLE):
+                sweepable += 1
+            else:
+                singles += 1
+        elapsed = max(self._clock() - self._started_at, 1.0)
+        spent = self._gate.spent
+        reserved = (spent[RequestKind.CONFIRM] + spent[RequestKind.DUE]) / elapsed
+        return make_plan(
+            rate=self._gate.rate(),
+            reserved_rate=reserved,
+            sweeping=self._sweeper.sweeping,
+            sweepable=sweepable,
+            singles=singles,
+            pages=self._sweeper.pages_per_sweep,
+            interval_s=self._policy.interval_s,
+        )
+
+    # -- what the sweeper asks of its host -----------------------------------------
+    async def baseline(self, watch: Watch, invoice: Invoice) -> None:
+        """A first status read by a sweep: no change to report."""
+        watch.flags |= Watch.KNOWN
+        watch.status = invoice.status
+        self._learn_dates(watch, invoice)
+        await self._store.update(self._record(watch))
+
+    def count_failure(self, error: RequestFinanceError) -> None:
+        self._errors += 1
+        if isinstance(error, RateLimitError):
+            self._rate_limited += 1
+        _log.warning("sweep_failed", error=type(error).__name__)
 
     # -- one poll ----------------------------------------------------------------------
     async def _poll(self, watch: Watch) -> None:
@@ -477,6 +598,7 @@ class StatusPoller:
         if watch.has(Watch.CONFIRM):
             watch.flags &= ~Watch.CONFIRM
             self._confirmations += 1
+        watch.flags &= ~Watch.DUE_CHECK
         self._requests += 1
         asked_at = self._clock()
         try:
@@ -511,7 +633,7 @@ class StatusPoller:
             self._rate_limited += 1
             if error.retry_after is not None:
                 delay = max(delay, error.retry_after)
-        self._schedule(watch, now + delay)
+        self.schedule(watch, now + delay)
 
     async def _observe(
         self, watch: Watch, invoice: Invoice, now: float, *, asked_at: float
@@ -551,7 +673,7 @@ class StatusPoller:
                 if change is not None:
                     await self._emit(change)
                 left = self._paid_grace_s - held
-                self._schedule(watch, now + min(left, self._policy.interval_s))
+                self.schedule(watch, now + min(left, self._policy.interval_s))
                 return
             if change is not None:
                 change = StatusChange(
@@ -573,9 +695,9 @@ class StatusPoller:
                 return
             # Asked before the due date, answered after it: the invoice may have been
             # paid in between. The last check is a request sent after the due date.
-            self._schedule(watch, max(now, watch.due_at + self._overdue_grace_s))
+            self.schedule(watch, max(now, watch.due_at + self._overdue_grace_s), due_check=True)
             return
-        self._reschedule(watch, now)
+        self.reschedule(watch, now)
 
     async def _merged_into_twin(self, watch: Watch, invoice: Invoice) -> bool:
         """Whether ``watch`` turned out to be an invoice already watched under its other id.
@@ -695,109 +817,3 @@ class StatusPoller:
                 self._idle.set()
                 self._changes.end_idle()
                 self._outcomes.end_idle()
-
-    # -- sweeps ------------------------------------------------------------------------
-    async def _sweep_loop(self) -> None:
-        while True:
-            with anyio.move_on_after(self._policy.interval_s):
-                await self._sweep_kick.wait()
-            if self._sweep_kick.is_set():
-                self._sweep_kick = anyio.Event()
-                await anyio.sleep(min(_SWEEP_SETTLE_S, self._policy.lowest / 2))
-            try:
-                await self._sweep_once()
-            except RequestFinanceError as error:
-                # The per-invoice polls carry on; the next cycle tries again.
-                self._errors += 1
-                if isinstance(error, RateLimitError):
-                    self._rate_limited += 1
-                _log.warning("sweep_failed", error=type(error).__name__)
-
-    async def _sweep_once(self) -> None:
-        candidates = [
-            w for w in self._watches.values() if not w.has(Watch.UNSWEEPABLE | Watch.FINISHED)
-        ]
-        if self._sweep_mode is None and len(candidates) < self._sweep_min_watches:
-            self._stop_sweeping()
-            return
-        if not candidates:
-            return
-        created = [w.created_at for w in candidates]
-        start: float | None = None
-        if all(c is not None for c in created):
-            start = min(c for c in created if c is not None) - _CREATED_MARGIN_S
-        created_from = _utc(start) if start is not None else None
-        if self._sweep_mode is None:
-            # One cheap request says how many pages a sweep would take.
-            self._sweep_requests += 1
-            self._requests += 1
-            estimate = await self._api.invoices.page(
-                take=1, status=SWEEP_STATUSES, created_from=created_from
-            )
-            total = estimate.total_filtered if estimate.total_filtered is not None else 0
-            pages = max(1, math.ceil(total / SWEEP_PAGE_SIZE))
-            if pages > len(candidates) * self._sweep_efficiency:
-                self._stop_sweeping()
-                return
-        self._sweeping = True
-        now = self._clock()
-        seen: set[str] = set()
-        listed = 0
-        async for invoice in self._api.invoices.list(
-            status=SWEEP_STATUSES, created_from=created_from, take=SWEEP_PAGE_SIZE
-        ):
-            listed += 1
-            watch = self._watches.get(invoice.request_id or "") or self._watches.get(invoice.id)
-            if watch is None or watch.has(Watch.FINISHED):
-                continue
-            seen.add(watch.key)
-            watch.flags = (watch.flags | Watch.SWEEPABLE) & ~Watch.UNSWEEPABLE
-            await self._from_sweep(watch, invoice, now)
-        pages = listed // SWEEP_PAGE_SIZE + 1
-        self._sweep_requests += pages
-        self._requests += pages
-        self._sweeps += 1
-        for watch in candidates:
-            if watch.key in seen or watch.has(Watch.FINISHED):
-                continue
-            covered = start is None or (watch.created_at is not None and watch.created_at >= start)
-            if covered:
-                # The sweep cannot see it (another account's invoice, say): poll it on its own.
-                watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
-                if not watch.has(Watch.IN_FLIGHT):
-                    self._schedule(watch, now + self._rng.uniform(0, self._policy.lowest / 4))
-
-    async def _from_sweep(self, watch: Watch, invoice: Invoice, now: float) -> None:
-        if not watch.has(Watch.KNOWN):
-            # A baseline, not a change: nothing to confirm unless it is already over.
-            watch.flags |= Watch.KNOWN
-            watch.status = invoice.status
-            self._learn_dates(watch, invoice)
-            await self._store.update(self._record(watch))
-            overdue = watch.due_at is not None and now >= watch.due_at
-            if judge_status(invoice.status).outcome is Outcome.FINISH or overdue:
-                self._confirm(watch, now)
-            elif not watch.has(Watch.IN_FLIGHT):
-                self._reschedule(watch, now)
-            return
-        if invoice.status != watch.status:
-            self._confirm(watch, now)
-        elif not watch.has(Watch.IN_FLIGHT):
-            # Seen and unchanged: from now on the sweep keeps an eye on it, so its own
-            # routine poll is dropped (the due-date check stays).
-            self._reschedule(watch, now)
-
-    def _confirm(self, watch: Watch, now: float) -> None:
-        """Poll ``watch`` now to confirm a change seen elsewhere (a sweep, a webhook)."""
-        watch.flags |= Watch.CONFIRM
-        if not watch.has(Watch.IN_FLIGHT):
-            self._schedule(watch, now)
-
-    def _stop_sweeping(self) -> None:
-        if not self._sweeping:
-            return
-        self._sweeping = False
-        now = self._clock()
-        for watch in self._watches.values():
-            if watch.has(Watch.SWEEPABLE) and not watch.has(Watch.IN_FLIGHT | Watch.FINISHED):
-                self._schedule(watch, now + self._rng.uniform(0, self._policy.interval_s))

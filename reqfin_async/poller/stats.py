@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .plan import Plan
+
 __all__ = ["PollerStats", "LagSampler"]
 
 _LAG_SAMPLES = 4096
@@ -59,12 +61,15 @@ class PollerStats:
     changes: int = 0
     sweeps: int = 0
     sweep_requests: int = 0
+    sweeps_skipped: int = 0
     confirmations: int = 0
     pushed: int = 0
     lag_p50_s: float | None = None
     lag_p99_s: float | None = None
     lag_max_s: float | None = None
     sweeping: bool = False
+    plan: Plan | None = None
+    spent_per_hour: dict[str, float] = field(default_factory=dict)
 
     @property
     def finished_total(self) -> int:

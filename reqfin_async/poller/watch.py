@@ -32,12 +32,14 @@ class Watch:
     __slots__ = ("changed_at", "created_at", "due_at", "failures", "flags", "key", "status", "tick")
 
     # flags
-    IN_FLIGHT = 1  # a worker is polling it now
+    IN_FLIGHT = 1  # handed to a worker, polled now
     SWEEPABLE = 2  # a sweep of GET /invoices has seen it
     UNSWEEPABLE = 4  # a sweep that should have seen it did not
     KNOWN = 8  # its status has been read at least once
     CONFIRM = 16  # a sweep or a push reported a change: the next poll confirms it
     FINISHED = 32
+    QUEUED = 64  # off the wheel, in a ready queue, waiting for a token and a worker
+    DUE_CHECK = 128  # its scheduled poll is the last check after the due date
 
     def __init__(self, key: str, due_at: float | None, now: float) -> None:
         self.key = key

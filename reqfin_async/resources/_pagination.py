@@ -37,6 +37,7 @@ class InvoiceIterator:
     """
 
     __slots__ = (
+        "_before_page",
         "_buffer",
         "_done",
         "_fetch",
@@ -58,8 +59,20 @@ class InvoiceIterator:
         self._seen: set[str] = set()
         self._last_ids: list[str] | None = None
         self._repeats = 0
+        self._before_page: Callable[[], Awaitable[None]] | None = None
 
     def __aiter__(self) -> Self:
+        return self
+
+    def before_each_page(self, hook: Callable[[], Awaitable[None]]) -> Self:
+        """Await ``hook()`` before each page request (to pace or count them); returns self.
+
+        ::
+
+            async for invoice in client.invoices.list().before_each_page(limiter_token):
+                ...
+        """
+        self._before_page = hook
         return self
 
     async def __anext__(self) -> Invoice:
@@ -70,6 +83,8 @@ class InvoiceIterator:
         return self._buffer.pop()
 
     async def _next_page(self) -> None:
+        if self._before_page is not None:
+            await self._before_page()
         page = await self._fetch(self._skip, self._take)
         ids = [invoice.id for invoice in page]
         self._repeats = self._repeats + 1 if page and ids == self._last_ids else 0
