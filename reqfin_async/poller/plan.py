@@ -78,7 +78,8 @@ def make_plan(
             sweep_revisit_s=None,
             single_revisit_s=single_revisit,
             expected_lag_s=single_revisit / 2 if single_revisit else None,
-            weights={RequestKind.SWEEP.value: 0.0, RequestKind.POLL.value: 1.0},
+            # Until sweeps prove worthwhile, their probes get an equal share.
+            weights={RequestKind.SWEEP.value: 1.0, RequestKind.POLL.value: 1.0},
         )
     spread = math.sqrt(pages * sweepable) + singles
     poll_rate = usable * singles / spread

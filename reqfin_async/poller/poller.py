@@ -50,6 +50,7 @@ OnChange = Callable[[StatusChange], Awaitable[None] | None]
 OnFinish = Callable[[WatchResult], Awaitable[None] | None]
 
 _FIRST_SPREAD_S = 1.0
+_FIRST_SWEEP_FALLBACK_S = 30.0
 _PLAN_EVERY_S = 1.0
 # A ready-queue entry is live when its watch is queued, not finished, not in flight.
 _STALE = Watch.QUEUED | Watch.FINISHED | Watch.IN_FLIGHT
@@ -310,9 +311,12 @@ class StatusPoller:
 
     def _first_delay(self) -> float:
         if self._sweeper.enabled and len(self._watches) >= self._sweep_min_watches:
-            # Many watches: the next sweep will most likely read them all at once,
-            # so their own first GET waits for it (an unseen one is polled at once).
-            return self._policy.interval_s * self._rng.uniform(0.5, 1.0)
+            # Many watches: the next sweep will most likely read them all at once, so
+            # their own first GET waits for it. The sweeper polls at once those it
+            # cannot see, and all of them when it decides not to sweep; this later
+            # time is only the fallback should sweeps keep failing.
+            fallback = max(self._policy.highest, _FIRST_SWEEP_FALLBACK_S)
+            return fallback * self._rng.uniform(0.9, 1.1)
         # A few: spread their first polls a little, but not for long.
         return self._rng.uniform(0.0, min(_FIRST_SPREAD_S, self._policy.lowest / 4))
 
@@ -449,6 +453,12 @@ class StatusPoller:
         self._wheel.schedule(watch, at)
         if at < self._sleep_until:
             self._wake.set()
+
+    def schedule_by(self, watch: Watch, at: float) -> None:
+        """Poll ``watch`` at ``at`` at the latest (an earlier schedule stands)."""
+        when = self._wheel.when(watch)
+        if when is None or when > at:
+            self.schedule(watch, at)
 
     def confirm(self, watch: Watch) -> None:
         """Poll ``watch`` as soon as possible, ahead of routine polls (a sweep or a

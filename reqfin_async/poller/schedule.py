@@ -55,6 +55,10 @@ class TimerWheel:
         else:
             slot.append(watch)
 
+    def when(self, watch: Watch) -> float | None:
+        """When ``watch`` is scheduled (its slot's time), or ``None`` if it is not."""
+        return watch.tick * self._resolution if watch.tick >= 0 else None
+
     def cancel(self, watch: Watch) -> None:
         """Forget the watch's schedule (its entry goes stale)."""
         if watch.tick >= 0:

@@ -64,6 +64,8 @@ class SweepHost(Protocol):
 
     def schedule(self, watch: Watch, at: float) -> None: ...
 
+    def schedule_by(self, watch: Watch, at: float) -> None: ...
+
     async def baseline(self, watch: Watch, invoice: Invoice) -> None: ...
 
     def count_failure(self, error: RequestFinanceError) -> None: ...
@@ -241,12 +243,14 @@ class Sweeper:
             host.reschedule(watch, now)
 
     def stop(self) -> None:
-        """Sweeps are not worthwhile (any more): every sweepable watch polls on its own."""
-        if not self.sweeping:
-            return
-        self.sweeping = False
+        """Sweeps are not worthwhile (now): every watch they would read polls on its own."""
+        was_sweeping, self.sweeping = self.sweeping, False
         self._last_fingerprint = None
         now = self._clock()
+        at = now + self._rng.uniform(0, self._policy.lowest / 4)
         for watch in self._host.watches.values():
-            if watch.has(Watch.SWEEPABLE) and not watch.has(Watch.IN_FLIGHT | Watch.FINISHED):
-                self._host.schedule(watch, now + self._rng.uniform(0, self._policy.interval_s))
+            if watch.has(Watch.IN_FLIGHT | Watch.QUEUED | Watch.FINISHED):
+                continue
+            # Unread watches waited for a sweep; sweepable ones relied on the sweeps.
+            if not watch.has(Watch.KNOWN) or (was_sweeping and watch.has(Watch.SWEEPABLE)):
+                self._host.schedule_by(watch, at)
