@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -100,6 +100,7 @@ class BudgetGate:
         budget: Budget | None = None,
         share: float = 1.0,
         burst_share: float = DEFAULT_BURST_SHARE,
+        shared_tokens: Callable[[float, float], Awaitable[float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < share <= 1:
@@ -111,6 +112,7 @@ class BudgetGate:
         self._share = share
         self._burst_share = burst_share
         self._clock = clock
+        self._shared_tokens = shared_tokens
         self._tokens: float | None = None  # full at the first metered request
         self._refilled_at = clock()
         self._waiters: list[_Waiter] = []
@@ -202,6 +204,8 @@ class BudgetGate:
                 rate = self.rate()
                 if rate is None:
                     break
+                if self._shared_tokens is not None and await self._shared_turn(waiter, rate):
+                    break
                 tokens = self._refill(rate)
                 if tokens >= 1.0:
                     if self._choose() is waiter:
@@ -219,6 +223,26 @@ class BudgetGate:
         granted = kind()
         self.spent[granted] += 1
         return granted
+
+    async def _shared_turn(self, waiter: _Waiter, rate: float) -> bool:
+        """Take a token from the fleet's bucket for ``waiter``; False to fall back to local.
+
+        The budget is the credential's, shared by every poller of a fleet: the
+        store holds the bucket. Local priorities still decide who asks first.
+        """
+        assert self._shared_tokens is not None
+        while True:
+            if self._choose() is not waiter:
+                changed = self._changed
+                await changed.wait()
+                continue
+            try:
+                wait = await self._shared_tokens(rate, self._capacity())
+            except (ConnectionError, OSError):
+                return False  # the store is unreachable: the local bucket meters meanwhile
+            if wait <= 0:
+                return True
+            await anyio.sleep(wait)
 
     # -- what was spent ---------------------------------------------------------------------
     def per_hour(self) -> dict[str, float]:

@@ -31,11 +31,13 @@ from .._log import get_logger
 from ..errors import RateLimitError, RequestFinanceError
 from ..models.invoice import Invoice, InvoiceStatus
 from .budget import Budget, BudgetGate, RequestKind
+from .codec import decode_change, decode_result, encode_change, encode_result
 from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult
+from .fleet import FleetLink
 from .plan import Plan, make_plan
 from .schedule import IntervalPolicy, TimerWheel
 from .stats import LagSampler, PollerStats
-from .stores.base import WatchRecord, WatchStore
+from .stores.base import Claim, FleetEvent, SharedWatchStore, WatchRecord, WatchStore
 from .stores.memory import MemoryWatchStore
 from .sweep import SWEEP_STATUSES, Sweeper
 from .watch import Outcome, Watch, judge_error, judge_status
@@ -147,7 +149,20 @@ class StatusPoller:
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         # One budget for every request of the poller; the client's limiter still
         # paces everything the client sends, the poller's and the application's.
-        self._gate = BudgetGate(limiter=client.transport.limiter, budget=budget, share=budget_share)
+        shared = self._store if isinstance(self._store, SharedWatchStore) else None
+        self._fleet = (
+            FleetLink(self, shared, capacity=concurrency * 2, clock=clock) if shared else None
+        )
+        self._gate = BudgetGate(
+            limiter=client.transport.limiter,
+            budget=budget,
+            share=budget_share,
+            shared_tokens=shared.take_token if shared else None,
+        )
+        if shared is not None:
+            # A fleet's sweeps would need one sweeper elected across processes; until
+            # then every watch of a shared store is polled on its own.
+            sweep = False
         self._sweeper = Sweeper(
             self,
             api=self._api,
@@ -220,6 +235,15 @@ class StatusPoller:
         if self._sweeper.enabled:
             tg.start_soon(self._sweeper.run)
         tg.start_soon(self._plan_loop)
+        if self._fleet is not None:
+            for loop in (
+                self._fleet.run_claims,
+                self._fleet.run_renewals,
+                self._fleet.run_flush,
+                self._fleet.run_events,
+                self._fleet.run_count,
+            ):
+                tg.start_soon(loop)
         _log.info("poller_started", watching=len(self._watches), concurrency=self._concurrency)
         return self
 
@@ -250,6 +274,8 @@ class StatusPoller:
             self._waiters.clear()
             self._idle.set()
             with anyio.CancelScope(shield=True):
+                if self._fleet is not None:
+                    await self._fleet.release_all()
                 await self._store.close()
             _log.info("poller_stopped", watching=len(self._watches))
 
@@ -286,6 +312,11 @@ class StatusPoller:
             records.append(WatchRecord(key=key, due_at=_ts(due), changed_at=now))
         if not records:
             return []
+        if self._fleet is not None:
+            # The fleet's store schedules them; whichever poller claims one polls it.
+            added = await self._store.add(records)
+            self._fleet.kick()
+            return added
         wanted = set(await self._store.add(records))
         accepted: list[str] = []
         for record in records:
@@ -323,6 +354,11 @@ class StatusPoller:
     async def unwatch(self, id_or_request_id: str) -> bool:
         """Stop watching; the watch ends with reason ``unwatched``. ``False`` if not watched."""
         watch = self._watches.get(id_or_request_id)
+        if watch is None and self._fleet is not None:
+            # Held elsewhere or idle in the store: its holder's next write is refused.
+            if not await self._fleet.store.is_active(id_or_request_id):
+                return False
+            watch = Watch(id_or_request_id, None, self._clock())
         if watch is None or watch.has(Watch.FINISHED):
             return False
         await self._finish(watch, FinishReason.UNWATCHED)
@@ -343,6 +379,14 @@ class StatusPoller:
         self._check_running()
         invoice = event.invoice
         watch = self._watches.get(invoice.request_id or "") or self._watches.get(invoice.id)
+        if watch is None and self._fleet is not None:
+            # Not held here: the store makes it due at once for whichever poller.
+            keys = [k for k in (invoice.request_id, invoice.id) if k]
+            watched = await self._fleet.store.request_confirm(keys)
+            if watched:
+                self._pushed += 1
+                self._fleet.kick()
+            return bool(watched)
         if watch is None or watch.has(Watch.FINISHED):
             return False
         self._pushed += 1
@@ -381,6 +425,8 @@ class StatusPoller:
                 result = await poller.wait_final(request_id)
         """
         key = self._aliases.get(id_or_request_id, id_or_request_id)
+        if self._fleet is not None:
+            return await self._wait_final_in_fleet(key)
         while key in self._watches:
             if self._state == "closed":  # nothing would ever wake this wait
                 raise PollerClosedError(f"the poller stopped before {key!r} finished")
@@ -395,6 +441,26 @@ class StatusPoller:
         if key in self._watches or self._state == "closed":
             raise PollerClosedError(f"the poller stopped before {key!r} finished")
         raise KeyError(f"{key!r} is not watched by this poller")
+
+    async def _wait_final_in_fleet(self, key: str) -> WatchResult:
+        assert self._fleet is not None
+        store = self._fleet.store
+        # Any poller may finish it: wake on a local or a fleet event, and look again
+        # now and then (an event can be missed while the store is unreachable).
+        while True:
+            result = await store.result(key)
+            if result is not None:
+                return result
+            if self._state == "closed":
+                raise PollerClosedError(f"the poller stopped before {key!r} finished")
+            if not await store.is_active(key):
+                result = await store.result(key)  # finished in between?
+                if result is not None:
+                    return result
+                raise KeyError(f"{key!r} is not watched by this fleet")
+            with anyio.move_on_after(1.0):
+                await self._waiters.setdefault(key, anyio.Event()).wait()
+            self._waiters.pop(key, None)
 
     async def results(self) -> list[WatchResult]:
         """Every finished watch's result that the store keeps, oldest first."""
@@ -413,13 +479,20 @@ class StatusPoller:
         return [key for key, w in self._watches.items() if not w.has(Watch.FINISHED)]
 
     async def drain(self) -> None:
-        """Wait until every watch has finished (bound it with ``anyio.fail_after``)."""
-        await self._idle.wait()
+        """Wait until every watch has finished (bound it with ``anyio.fail_after``).
+
+        With a shared store, every watch of the whole fleet.
+        """
+        if self._fleet is None:
+            await self._idle.wait()
+            return
+        while await self._fleet.store.count_active() > 0:  # noqa: ASYNC110 - another process's state
+            await anyio.sleep(0.2)
 
     def stats(self) -> PollerStats:
         """Counters and the detection lag percentiles so far."""
         return PollerStats(
-            watching=len(self._watches),
+            watching=self._fleet.active if self._fleet is not None else len(self._watches),
             finished=dict(self._finished),
             requests=self._requests + self._sweeper.requests,
             errors=self._errors,
@@ -450,6 +523,12 @@ class StatusPoller:
             watch.flags |= Watch.DUE_CHECK
         else:
             watch.flags &= ~Watch.DUE_CHECK
+        if self._fleet is not None:
+            # Back to the fleet's store, due then; the lease ends when it is written.
+            record = self._record(watch)
+            record.failures = watch.failures
+            self._fleet.park(record, at - self._clock())
+            return
         self._wheel.schedule(watch, at)
         if at < self._sleep_until:
             self._wake.set()
@@ -497,6 +576,7 @@ class StatusPoller:
             self.schedule(watch, at)
 
     def _collect_due(self, now: float) -> None:
+        # With a shared store the claims go straight to the ready queues (adopt_claim).
         for watch in self._wheel.pop_due(now):
             if watch.has(Watch.FINISHED):
                 continue
@@ -586,6 +666,46 @@ class StatusPoller:
             pages=self._sweeper.pages_per_sweep,
             interval_s=self._policy.interval_s,
         )
+
+    # -- what the fleet link asks of its host ----------------------------------------
+    def adopt_claim(self, claim: Claim) -> None:
+        """A watch leased from the fleet's store: poll it."""
+        record = claim.record
+        watch = Watch(record.key, record.due_at, record.changed_at or self._clock())
+        watch.created_at = record.created_at
+        watch.failures = record.failures
+        if record.status is not None:
+            watch.status = record.status
+            watch.flags |= Watch.KNOWN
+        if claim.confirm:
+            watch.flags |= Watch.CONFIRM
+        overdue = watch.due_at is not None and self._clock() >= watch.due_at
+        kind = RequestKind.CONFIRM if claim.confirm else RequestKind.DUE if overdue else None
+        if kind is RequestKind.DUE:
+            watch.flags |= Watch.DUE_CHECK
+        self._watches[record.key] = watch
+        watch.flags |= Watch.QUEUED
+        self._ready[kind or RequestKind.POLL].append(watch)
+        self._wake.set()
+
+    def drop_local(self, key: str) -> None:
+        """This process no longer holds ``key`` (handed back, or its lease was lost)."""
+        watch = self._watches.pop(key, None)
+        if watch is not None:
+            # Whatever is under way for it is dropped: its next holder decides.
+            watch.flags |= Watch.FINISHED
+            watch.flags &= ~Watch.QUEUED
+
+    async def remote_event(self, event: FleetEvent) -> None:
+        """An event another poller of the fleet published: to our subscribers too."""
+        if event.kind == "change":
+            await self._changes.publish(decode_change(event.payload))
+        elif event.kind == "result":
+            result = decode_result(event.payload)
+            waiter = self._waiters.pop(result.key, None)
+            if waiter is not None:
+                waiter.set()
+            await self._outcomes.publish(result)
 
     # -- what the sweeper asks of its host -----------------------------------------
     async def baseline(self, watch: Watch, invoice: Invoice) -> None:
@@ -774,6 +894,10 @@ class StatusPoller:
         if self._on_change is not None:
             await self._run_callback(self._on_change, change)
         await self._changes.publish(change)
+        if self._fleet is not None:
+            await self._fleet.publish(
+                FleetEvent("change", self._fleet.owner, encode_change(change))
+            )
 
     async def _run_callback(
         self, callback: Callable[..., Awaitable[None] | None], value: object
@@ -808,8 +932,16 @@ class StatusPoller:
             error=error,
         )
         try:
-            # Recorded before it is published: at most one publication, even across restarts.
-            fresh = await self._store.finish(result)
+            # Recorded before it is published: at most one publication, even across
+            # restarts, and across a fleet of pollers sharing the store.
+            try:
+                fresh = await self._store.finish(result)
+            except (ConnectionError, OSError):
+                if self._fleet is None:
+                    raise
+                # Unreachable store: not recorded, so not published. The watch is
+                # still in the store; its next holder finishes it.
+                fresh = False
             if fresh:
                 if change is not None:
                     await self._emit(change)
@@ -818,7 +950,12 @@ class StatusPoller:
                 if self._on_finish is not None:
                     await self._run_callback(self._on_finish, result)
                 await self._outcomes.publish(result)
+                if self._fleet is not None:
+                    payload = encode_result(result)
+                    await self._fleet.publish(FleetEvent("result", self._fleet.owner, payload))
         finally:
+            if self._fleet is not None:
+                self._fleet.forget(watch.key)
             self._watches.pop(watch.key, None)
             waiter = self._waiters.pop(watch.key, None)
             if waiter is not None:

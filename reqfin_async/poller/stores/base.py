@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ...models.invoice import InvoiceStatus
 from ..events import WatchResult
 
-__all__ = ["WatchRecord", "WatchStore"]
+__all__ = ["WatchRecord", "WatchStore", "SharedWatchStore", "Claim", "FleetEvent"]
 
 
 @dataclass(slots=True)
@@ -21,6 +21,7 @@ class WatchRecord:
     due_at: float | None = None
     changed_at: float | None = None
     created_at: float | None = None
+    failures: int = 0
 
 
 class WatchStore(abc.ABC):
@@ -70,3 +71,119 @@ class WatchStore(abc.ABC):
     @abc.abstractmethod
     async def forget(self, key: str) -> None:
         """Drop everything recorded about ``key``."""
+
+
+@dataclass(slots=True)
+class Claim:
+    """A watch leased to this process: poll it, then reschedule it before the lease ends.
+
+    ``confirm`` says a change was reported (a webhook, a sweep) and the poll is
+    a confirmation; ``lease_until`` is the lease's end on the store's clock
+    translated to this process's ``time.time()``.
+    """
+
+    record: WatchRecord
+    lease_until: float
+    confirm: bool = False
+
+
+@dataclass(slots=True)
+class FleetEvent:
+    """An event published by one poller of a fleet, for the others' subscribers.
+
+    ``kind`` is ``"change"`` or ``"result"``; ``payload`` the JSON of the
+    ``StatusChange`` or ``WatchResult`` (see ``reqfin_async.poller.codec``);
+    ``origin`` the publishing poller's id (a poller skips its own events).
+    """
+
+    kind: str
+    origin: str
+    payload: bytes
+
+
+class SharedWatchStore(WatchStore):
+    """A watch list shared by many pollers, on any number of hosts.
+
+    The due schedule lives in the store, not in the poller: a poller *claims*
+    due watches, each with a lease (a deadline) during which no other poller
+    gets it, polls them, and *reschedules* them, which ends the lease. A
+    poller that dies stops renewing; its leases expire and other pollers claim
+    those watches. A final outcome is recorded at most once across the fleet
+    (:meth:`finish`) and published to every poller (:meth:`publish`,
+    :meth:`read_events`). The rate budget of the API credential is shared too
+    (:meth:`take_token`): the limit is per credential, not per process.
+
+    Every method may raise ``ConnectionError`` (or ``OSError``) while the store
+    is unreachable; the poller then stops claiming, lets go of its leases
+    before they expire, and resumes when the store is back.
+    """
+
+    #: How long a claim lasts before it must be renewed or rescheduled.
+    lease_s: float
+
+    @property
+    @abc.abstractmethod
+    def owner(self) -> str:
+        """This poller's identity in the fleet (unique per process)."""
+
+    async def load_active(self) -> list[WatchRecord]:
+        # Nothing is loaded up front: the watches stay in the store and are claimed.
+        return []
+
+    async def update(self, record: WatchRecord) -> None:
+        # A shared store learns the state of a watch when it is rescheduled.
+        return None
+
+    @abc.abstractmethod
+    async def claim(self, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` watches that are due now (oldest due first)."""
+
+    @abc.abstractmethod
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest watch is due (0 if one is), ``None`` if there is none."""
+
+    @abc.abstractmethod
+    async def renew(self, keys: Sequence[str]) -> tuple[list[str], float]:
+        """Extend the leases of ``keys``; returns the keys whose lease was lost
+        (another poller holds it now, or the watch finished) and the new end."""
+
+    @abc.abstractmethod
+    async def reschedule(self, items: Sequence[tuple[WatchRecord, float]]) -> list[str]:
+        """Record each watch's state and next poll in ``delay`` seconds, ending its lease.
+
+        Applied only to watches this poller still holds; returns the keys that
+        were not (their lease had been lost: the new holder's schedule stands).
+        A watch whose confirmation was requested while it was held is due at once.
+        """
+
+    @abc.abstractmethod
+    async def release(self, keys: Sequence[str]) -> None:
+        """Give back leases without polling (shutting down): due at once for the others."""
+
+    @abc.abstractmethod
+    async def request_confirm(self, keys: Sequence[str]) -> list[str]:
+        """Make these watches due at once, as confirmations; returns the keys watched."""
+
+    @abc.abstractmethod
+    async def is_active(self, key: str) -> bool:
+        """Whether ``key`` is watched (added, not finished) somewhere in the fleet."""
+
+    @abc.abstractmethod
+    async def count_active(self) -> int:
+        """How many watches are active in the whole fleet."""
+
+    @abc.abstractmethod
+    async def publish(self, event: FleetEvent) -> None:
+        """Send an event to every poller of the fleet."""
+
+    @abc.abstractmethod
+    async def read_events(self, block_s: float) -> list[FleetEvent]:
+        """The events published since the last call (waiting up to ``block_s`` for one)."""
+
+    @abc.abstractmethod
+    async def take_token(self, rate: float, capacity: float) -> float:
+        """Take one request token from the fleet's shared bucket.
+
+        The bucket refills at ``rate`` per second up to ``capacity``; returns 0
+        when a token was taken, else the seconds to wait before asking again.
+        """

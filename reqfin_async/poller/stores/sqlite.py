@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..._sqlite import SQLiteDatabase
-from ...errors import RequestFinanceError
 from ...models._codec import decoder, encode
 from ...models.invoice import Invoice, InvoiceStatus
+from ..codec import RestoredError
 from ..events import FinishReason, WatchResult
 from .base import WatchRecord, WatchStore
 
@@ -44,10 +44,6 @@ CREATE TABLE IF NOT EXISTS results (
     error TEXT
 );
 """
-
-
-class RestoredError(RequestFinanceError):
-    """The error of a failed watch, as recorded before a restart (its text only)."""
 
 
 class SQLiteWatchStore(WatchStore):
