@@ -10,6 +10,8 @@
         print(invoice.request_id, invoice.status, invoice.total())
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._http.options import RequestOptions, RetryPolicy, Timeout
 from ._http.ratelimit import RateLimiter, RateLimitState
 from ._version import __version__
@@ -196,6 +198,7 @@ __all__ = [
     "WatchStore",
     "MemoryWatchStore",
     "SQLiteWatchStore",
+    "RedisWatchStore",
     # webhooks
     "WebhookEvent",
     "WebhookEventType",
@@ -221,3 +224,15 @@ __all__ = [
     "MemoryDedupe",
     "SQLiteDedupe",
 ]
+
+if TYPE_CHECKING:
+    from .poller.stores.redis import RedisWatchStore
+
+
+def __getattr__(name: str) -> Any:
+    # RedisWatchStore needs the optional `redis` package (reqfin-async[redis]).
+    if name == "RedisWatchStore":
+        from .poller.stores.redis import RedisWatchStore
+
+        return RedisWatchStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
