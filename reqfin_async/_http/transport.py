@@ -81,6 +81,37 @@ def decode_body(content: bytes, content_type: str | None) -> Any:
     return content.decode("utf-8", errors="replace")
 
 
+def _classify_failure(
+    exc: TimeoutError | aiohttp.ClientError,
+    method: str,
+    path: str,
+    options: RequestOptions,
+    safety: Safety,
+) -> tuple[APIError, bool, str]:
+    """The error a failed attempt stands for, whether it may be retried, and a short name."""
+    if isinstance(exc, TimeoutError):
+        # A connect timeout means nothing was sent: safe to repeat even a POST.
+        unsent = isinstance(exc, aiohttp.ConnectionTimeoutError)
+        error: APIError = APITimeoutError(
+            method=method, path=path, timeout_s=options.timeout.total_s
+        )
+        return error, safety is Safety.IDEMPOTENT or unsent, "timeout"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return (
+            APIConnectionError(method=method, path=path, message=f"TLS failure: {exc}"),
+            False,
+            "tls",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The request never reached the server: even a POST may be sent again.
+        error = APIConnectionError(
+            method=method, path=path, message=f"cannot connect: {exc.os_error}", refused=True
+        )
+        return error, True, "connect"
+    error = APIConnectionError(method=method, path=path, message=f"{type(exc).__name__}: {exc}")
+    return error, safety is Safety.IDEMPOTENT, type(exc).__name__
+
+
 class Transport:
     """Sends requests for one client: headers, auth, timeouts, retries, pacing.
 
@@ -215,33 +246,9 @@ class Transport:
                 finally:
                     if limiter is not None:
                         limiter.release()
-            except TimeoutError as exc:
-                # A connect timeout means nothing was sent: safe to repeat even a POST.
-                unsent = isinstance(exc, aiohttp.ConnectionTimeoutError)
-                error: APIError = APITimeoutError(
-                    method=method, path=path, timeout_s=options.timeout.total_s
-                )
-                retryable = safety is Safety.IDEMPOTENT or unsent
-                self._log_failure(method, path, attempt, started, "timeout")
-            except aiohttp.ClientSSLError as exc:
-                error = APIConnectionError(method=method, path=path, message=f"TLS failure: {exc}")
-                retryable = False
-                self._log_failure(method, path, attempt, started, "tls")
-            except aiohttp.ClientConnectorError as exc:
-                error = APIConnectionError(
-                    method=method,
-                    path=path,
-                    message=f"cannot connect: {exc.os_error}",
-                    refused=True,
-                )
-                retryable = True
-                self._log_failure(method, path, attempt, started, "connect")
-            except aiohttp.ClientError as exc:
-                error = APIConnectionError(
-                    method=method, path=path, message=f"{type(exc).__name__}: {exc}"
-                )
-                retryable = safety is Safety.IDEMPOTENT
-                self._log_failure(method, path, attempt, started, type(exc).__name__)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                error, retryable, failure = _classify_failure(exc, method, path, options, safety)
+                self._log_failure(method, path, attempt, started, failure)
                 if retryable and not dropped_once and isinstance(exc, _DROPPED):
                     # Most often a pooled keep-alive connection the server had closed:
                     # resend at once, as HTTP/1.1 allows for idempotent requests.
@@ -346,23 +353,8 @@ class Transport:
                     url, data=dict(form), headers=headers, timeout=timeout
                 ) as resp:
                     content = await resp.read()
-            except TimeoutError as exc:
-                error: APIError = APITimeoutError(
-                    method="POST", path=url, timeout_s=options.timeout.total_s
-                )
-                retryable = safety is Safety.IDEMPOTENT or isinstance(
-                    exc, aiohttp.ConnectionTimeoutError
-                )
-            except aiohttp.ClientConnectorError as exc:
-                error = APIConnectionError(
-                    method="POST", path=url, message=f"cannot connect: {exc.os_error}", refused=True
-                )
-                retryable = not isinstance(exc, aiohttp.ClientSSLError)
-            except aiohttp.ClientError as exc:
-                error = APIConnectionError(
-                    method="POST", path=url, message=f"{type(exc).__name__}: {exc}"
-                )
-                retryable = safety is Safety.IDEMPOTENT
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                error, retryable, _ = _classify_failure(exc, "POST", url, options, safety)
             else:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 if resp.status >= 500 or resp.status == 429:

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from .app import build_app
 from .config import SandboxConfig
 from .lifecycle import DEFAULT_SEED_DUE_IN_S
 from .services import SERVICES, Services
+from .serving import AppServer
 from .state import SandboxState, User
 
 __all__ = ["Sandbox", "run_sandbox"]
-
-# In-flight answers get this long to finish when the sandbox stops (a slow chaos
-# answer must not hold a test run for aiohttp's default minute).
-SHUTDOWN_TIMEOUT_S = 2.0
 
 
 def _copy(encoded: bytes) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def _copy(encoded: bytes) -> dict[str, Any]:
     return invoice
 
 
-class Sandbox:
+class Sandbox(AppServer):
     """A local emulation of the Request Finance API, served while the context is open.
 
     ::
@@ -50,11 +45,8 @@ class Sandbox:
         self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.config = config or SandboxConfig()
-        self.host = host
-        self.port = port
         self.state = SandboxState(self.config)
-        self._app = build_app(self.config, self.state)
-        self._runner: web.AppRunner | None = None
+        super().__init__(build_app(self.config, self.state), host=host, port=port)
 
     @property
     def _services(self) -> Services:
@@ -63,10 +55,7 @@ class Sandbox:
     @property
     def url(self) -> str:
         """The base URL of the API (and of the control plane)."""
-        if self._runner is None:
-            raise RuntimeError("the sandbox is not running")
-        host = self.host if ":" not in self.host else f"[{self.host}]"
-        return f"http://{host}:{self.port}"
+        return self.origin
 
     @property
     def token_url(self) -> str:
@@ -92,41 +81,6 @@ class Sandbox:
     def main_user(self) -> User:
         """The seller the API key and the client credentials act for."""
         return self.state.main_user
-
-    async def start(self) -> None:
-        """Start serving (``async with`` does it for you); a sandbox runs once."""
-        if self._app.frozen:
-            raise RuntimeError("this sandbox has already run; create a new Sandbox")
-        runner = web.AppRunner(
-            self._app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        """Stop serving and end every background task the sandbox started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def set_status(self, invoice_id_or_request_id: str, status: str) -> dict[str, Any]:
         """Set an invoice's status at once, as the buyer or the chain would; returns it."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from aiohttp import web
-
+from ..serving import AppServer
 from .api import API_PREFIX
 from .app import build_app
 from .collection import CollectReport
@@ -27,11 +25,8 @@ from .state import MADE_UP, Amount, Credential, SourceInvoice, User
 
 __all__ = ["CollectorSandbox", "run_collector_sandbox"]
 
-# In-flight answers get this long to finish when the sandbox stops.
-SHUTDOWN_TIMEOUT_S = 2.0
 
-
-class CollectorSandbox:
+class CollectorSandbox(AppServer):
     """A local emulation of a self-hosted Invoice-Collector, served while the context is open.
 
     ::
@@ -51,21 +46,10 @@ class CollectorSandbox:
         port: int = 0,
     ) -> None:
         self.config = config or CollectorSandboxConfig()
-        self.host = host
-        self.port = port
         self._services = Services.build(self.config)
-        self._app = build_app(self._services)
-        self._runner: web.AppRunner | None = None
+        super().__init__(build_app(self._services), host=host, port=port)
 
-    # -- where and who -----------------------------------------------------------------
-    @property
-    def origin(self) -> str:
-        """``http://host:port``, where the control plane (``/sandbox/...``) lives."""
-        if self._runner is None:
-            raise RuntimeError("the collector sandbox is not running")
-        host = self.host if ":" not in self.host else f"[{self.host}]"
-        return f"http://{host}:{self.port}"
-
+    # -- where and who (``origin``, ``http://host:port``: the control plane) ---------------
     @property
     def url(self) -> str:
         """The API's base URL, ``http://host:port/api/v1``."""
@@ -102,40 +86,6 @@ class CollectorSandbox:
         return len(self._services.tasks)
 
     # -- lifecycle ---------------------------------------------------------------------
-    async def start(self) -> None:
-        """Start serving (``async with`` does it for you); a sandbox runs once."""
-        if self._app.frozen:
-            raise RuntimeError("this collector sandbox has already run; create a new one")
-        runner = web.AppRunner(
-            self._app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        """Stop serving and end every delivery the sandbox started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- playing the users and the suppliers -------------------------------------------
     def add_collector(
