@@ -13,9 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ._harness import Figure, render_table
+from ._plots import write_plots
 
 RESULTS = Path(__file__).parent / "results"
-SUITES = ["sandbox_server", "client_throughput", "decode"]
+SUITES = [
+    "sandbox_server",
+    "client_throughput",
+    "decode",
+    "poller_scale",
+    "poller_live",
+    "budget_lag",
+]
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -24,7 +32,9 @@ async def _main(args: argparse.Namespace) -> int:
     for name in args.only or SUITES:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name} ...", file=sys.stderr, flush=True)
+        suite_started = time.monotonic()
         figures += await module.run(quick=args.quick)
+        print(f"  {name}: {time.monotonic() - suite_started:.1f} s", file=sys.stderr)
     print(render_table(figures))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("results-quick.json" if args.quick else "results.json")
@@ -42,6 +52,8 @@ async def _main(args: argparse.Namespace) -> int:
         )
     )
     print(f"raw results in {out}", file=sys.stderr)
+    for plot in write_plots(figures, RESULTS, quick=args.quick):
+        print(f"plot in {plot}", file=sys.stderr)
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "measure_rounds", "render_table"]
+__all__ = ["Figure", "measure_rounds", "render_table", "verdict"]
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Figure:
     rounds: list[float] = field(default_factory=list)
     note: str = ""
     higher_is_better: bool = True
+    # What a plot needs to place the figure (``{"plot": "memory", "stack": ..., "watches": ...}``).
+    tags: dict[str, Any] = field(default_factory=dict)
 
     @property
     def median(self) -> float:
@@ -43,6 +45,14 @@ async def measure_rounds(
     for _ in range(warmup):
         await run_once()
     return [await run_once() for _ in range(rounds)]
+
+
+def verdict(value: float, target: float, unit: str, *, at_most: bool = True) -> str:
+    """``"target <= 20 us: met"`` or ``"target >= 95 %: missed by 0.5 %"``, for a figure's note."""
+    sign = "<=" if at_most else ">="
+    met = value <= target if at_most else value >= target
+    outcome = "met" if met else f"missed by {_number(abs(value - target))} {unit}"
+    return f"target {sign} {target:g} {unit}: {outcome}"
 
 
 def _number(value: float) -> str:
