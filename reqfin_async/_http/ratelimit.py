@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import overload
 
 import anyio
 
@@ -39,21 +38,15 @@ class RateLimitState:
         return self.limit is not None and self.remaining is not None
 
 
-@overload
-def _header_number(headers: Mapping[str, str], name: str) -> int | None: ...
-@overload
-def _header_number(headers: Mapping[str, str], name: str, *, whole: bool) -> float | None: ...
-def _header_number(headers: Mapping[str, str], name: str, *, whole: bool = True) -> float | None:
-    raw = headers.get(name)
+def _number(raw: str | None) -> float | None:
+    """A header's non-negative number, or ``None`` when absent or unreadable."""
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
         return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return int(value) if whole else value
+    return value if 0.0 <= value < math.inf else None
 
 
 class RateLimiter:
@@ -82,7 +75,11 @@ class RateLimiter:
         self._clock = clock
         self._limit: int | None = None
         self._remaining: int | None = None  # the server's count, minus calls sent since
+        # The reset is given in whole seconds, so each answer places it a little
+        # differently: pace to the earliest estimate (spend it all by the reset),
+        # presume the budget renewed only past the latest (never too early).
         self._reset_at: float | None = None
+        self._roll_at: float | None = None
         self._paused_until = 0.0
         self._next_slot = 0.0
         self._in_flight = 0
@@ -104,19 +101,41 @@ class RateLimiter:
     def _roll_window(self, now: float) -> None:
         # Past the advertised reset the budget is presumed whole again and is
         # counted down as usual, until an answer brings the new window's figures.
-        if self._reset_at is not None and now >= self._reset_at:
+        if self._roll_at is not None and now >= self._roll_at:
             self._remaining = self._limit
-            self._reset_at = None
+            self._reset_at = self._roll_at = None
             self._next_slot = 0.0
 
     # -- callers -----------------------------------------------------------
+    def try_acquire(self) -> bool:
+        """Count one more call if it may go at once (the common case); else ``False``.
+
+        The hot path of every request: no coroutine, no clock read when the
+        budget is plentiful; ``acquire()`` handles every case that waits.
+        """
+        remaining = self._remaining
+        if not self._learned or self._paused_until:
+            return False
+        if remaining is None or self._limit is None:
+            self._in_flight += 1  # the server advertises no budget
+            return True
+        if remaining - self._reserve <= self._limit * self._pace_below:
+            return False  # low: pacing decides
+        if self._roll_at is not None and self._clock() >= self._roll_at:
+            return False  # the window turned: acquire() rolls it
+        self._remaining = remaining - 1
+        self._in_flight += 1
+        return True
+
     async def acquire(self) -> None:
         """Wait until one more call fits the budget, then count it as sent."""
         while True:
             now = self._clock()
-            if self._paused_until > now:
-                await anyio.sleep(self._paused_until - now)
-                continue
+            if self._paused_until:
+                if self._paused_until > now:
+                    await anyio.sleep(self._paused_until - now)
+                    continue
+                self._paused_until = 0.0  # over: the fast path may serve again
             self._roll_window(now)
             if not self._learned:
                 # Before the first answer the budget is unknown: probe with one call
@@ -129,8 +148,8 @@ class RateLimiter:
                 break  # the server advertises no budget: nothing to pace by
             available = self._remaining - self._reserve
             if available <= 0:
-                if self._reset_at is not None:
-                    await anyio.sleep(max(self._reset_at - now, 0.001))
+                if self._roll_at is not None:
+                    await anyio.sleep(max(self._roll_at - now, 0.001))
                 elif self._in_flight == 0:
                     break  # presumed budget spent, reset unknown: one probe at a time
                 else:
@@ -138,7 +157,7 @@ class RateLimiter:
                 continue
             if self._reset_at is not None and available <= self._limit * self._pace_below:
                 # Spread what is left evenly over what is left of the window.
-                spacing = (self._reset_at - now) / available
+                spacing = max(0.0, self._reset_at - now) / available
                 slot = max(now, self._next_slot)
                 self._next_slot = slot + spacing
                 self._remaining -= 1
@@ -175,13 +194,17 @@ class RateLimiter:
 
     def update(self, headers: Mapping[str, str]) -> None:
         """Learn the budget from an answer's ``X-Rate-Limit-*`` headers."""
-        limit = _header_number(headers, "X-Rate-Limit-Limit")
-        remaining = _header_number(headers, "X-Rate-Limit-Remaining")
-        reset_s = _header_number(headers, "X-Rate-Limit-Reset", whole=False)
-        self._learned = True
-        self._signal()
-        if remaining is None:
+        # On every answer: parsing kept to three lookups and three float().
+        remaining_value = _number(headers.get("X-Rate-Limit-Remaining"))
+        if not self._learned:
+            self._learned = True
+            self._signal()
+        if remaining_value is None:
             return
+        remaining = int(remaining_value)
+        limit_value = _number(headers.get("X-Rate-Limit-Limit"))
+        limit = int(limit_value) if limit_value is not None else None
+        reset_s = _number(headers.get("X-Rate-Limit-Reset"))
         now = self._clock()
         if limit is not None:
             self._limit = limit
@@ -193,8 +216,8 @@ class RateLimiter:
         new_reset = now + reset_s if reset_s is not None else None
         new_window = (
             self._remaining is None
-            or self._reset_at is None
-            or (new_reset is not None and new_reset > self._reset_at + 1.0)
+            or self._roll_at is None
+            or (new_reset is not None and new_reset > self._roll_at + 1.0)
         )
         if new_window:
             self._remaining = server_view
@@ -203,7 +226,11 @@ class RateLimiter:
             assert self._remaining is not None
             self._remaining = min(self._remaining, server_view)
         if new_reset is not None:
-            self._reset_at = new_reset
+            if new_window or self._reset_at is None or self._roll_at is None:
+                self._reset_at = self._roll_at = new_reset
+            else:
+                self._reset_at = min(self._reset_at, new_reset)
+                self._roll_at = max(self._roll_at, new_reset)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 429's ``Retry-After``).

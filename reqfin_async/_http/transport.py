@@ -230,9 +230,11 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            auth_value = await self.auth.authorization(self)
+            auth_value = self.auth.current()
+            if auth_value is None:
+                auth_value = await self.auth.authorization(self)
             headers = {**base_headers, "Authorization": auth_value} if auth_value else base_headers
-            if limiter is not None:
+            if limiter is not None and not limiter.try_acquire():
                 await limiter.acquire()
             stats.requests += 1
             started = time.perf_counter()

@@ -38,6 +38,14 @@ class Auth(abc.ABC):
     async def authorization(self, http: FormPoster) -> str:
         """The ``Authorization`` header value to send now."""
 
+    def current(self) -> str | None:
+        """The value to send now if it is at hand without waiting, else ``None``.
+
+        The transport's hot path asks this first and awaits
+        :meth:`authorization` only when it returns ``None``.
+        """
+        return None
+
     def invalidate(self, value: str) -> None:  # noqa: B027 - optional hook, no-op by default
         """The server refused ``value`` with a 401; forget it if it is still the current one."""
 
@@ -62,6 +70,9 @@ class ApiKeyAuth(Auth):
     async def authorization(self, http: FormPoster) -> str:
         return self._key
 
+    def current(self) -> str | None:
+        return self._key
+
     def __repr__(self) -> str:
         return "ApiKeyAuth(key=[redacted])"
 
@@ -84,6 +95,9 @@ class BearerAuth(Auth):
     async def authorization(self, http: FormPoster) -> str:
         return self._value
 
+    def current(self) -> str | None:
+        return self._value
+
     def __repr__(self) -> str:
         return "BearerAuth(token=[redacted])"
 
@@ -92,6 +106,9 @@ class NoAuth(Auth):
     """No credential at all (used internally to reach a token endpoint)."""
 
     async def authorization(self, http: FormPoster) -> str:
+        return ""
+
+    def current(self) -> str | None:
         return ""
 
     def __repr__(self) -> str:

@@ -106,6 +106,10 @@ class OAuthAuth(Auth, abc.ABC):
         self._access_token = tokens.access_token
         self._valid_until = self._clock() + token_lifetime_s(tokens.expires_in)
 
+    def current(self) -> str | None:
+        token = self._current()
+        return f"Bearer {token}" if token is not None else None
+
     async def authorization(self, http: FormPoster) -> str:
         token = self._current()
         if token is None:

@@ -215,3 +215,21 @@ def test_the_limiter_refuses_nonsense_settings() -> None:
         RateLimiter(pace_below=1.5)
     with pytest.raises(ValueError, match="reserve"):
         RateLimiter(reserve=-1)
+
+
+async def test_whole_second_resets_pace_to_the_earliest_and_roll_at_the_latest(
+    clock: Clock,
+) -> None:
+    # One window whose true reset is at 510.3, told in whole seconds rounded up by
+    # two answers: "10" at 500.5 (-> 510.5) and "10" at 500.9 (-> 510.9).
+    limiter = RateLimiter(clock=clock)
+    clock.now = 500.5
+    limiter.update(headers(100, 50, 10))
+    clock.now = 500.9
+    limiter.update(headers(100, 49, 10))
+    # Paced to the earliest estimate: the budget is spent by the reset, not after it.
+    assert limiter.state().reset_in_s == pytest.approx(9.6)
+    clock.now = 510.6  # past the earliest estimate, before the latest
+    assert limiter.state().remaining == 49  # not presumed renewed too early
+    clock.now = 511.0
+    assert limiter.state().remaining == 100
