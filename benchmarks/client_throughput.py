@@ -134,8 +134,8 @@ async def _rate(fetch: Fetch, concurrency: int, seconds: float) -> float:
 
 
 async def run(*, quick: bool) -> list[Figure]:
-    seconds = 0.4 if quick else 1.5
-    rounds = 2 if quick else 5
+    seconds = 0.25 if quick else 1.0
+    rounds = 2 if quick else 3
     levels = (1, 64) if quick else CONCURRENCY_LEVELS
     figures: dict[tuple[str, int], Figure] = {
         (name, c): Figure(

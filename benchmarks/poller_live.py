@@ -78,7 +78,7 @@ __all__ = ["run", "LagRun", "lag_run", "share_run", "SHARE_TARGET_PCT"]
 FLIP_SHARE = 0.10  # of the watches flipped per interval
 INTERVAL_S = 5.0
 # The issue asks for 2 s in a quick run; 1 s keeps `--quick` (every suite) near a minute.
-QUICK_INTERVAL_S = 1.0
+QUICK_INTERVAL_S = 0.5
 SHARE_TARGET_PCT = 95.0
 _READ_TIMEOUT_S = 60.0
 _UNBOUNDED = 10**12
@@ -273,11 +273,11 @@ async def share_run(
 
 async def run(*, quick: bool) -> list[Figure]:
     interval = QUICK_INTERVAL_S if quick else INTERVAL_S
-    sizes = (1000, 2000) if quick else (1000, 3000, 10_000)
+    sizes = (1000,) if quick else (1000, 10_000)
     target = interval + 1.0
     runs: dict[tuple[str, int], LagRun] = {}
     for count in sizes:
-        measured = 2 if count == sizes[-1] and not quick else 1
+        measured = 1
         for stack in STACKS:
             runs[(stack, count)] = await lag_run(
                 stack,
