@@ -86,8 +86,25 @@ class RateLimiter:
         self._learned = False  # an answer has come: we know whether a budget is advertised
         self._changed = anyio.Event()  # set when a call ends or an answer teaches something
         self._waiting = 0
+        self._listeners: list[Callable[[int | None, int, float | None], None]] = []
 
     # -- state -------------------------------------------------------------
+    def add_listener(self, listener: Callable[[int | None, int, float | None], None]) -> None:
+        """Call ``listener(limit, remaining, reset_s)`` with each answer's budget headers.
+
+        A fleet of pollers shares what each of them learns this way.
+        """
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int | None, int, float | None], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    @property
+    def learned(self) -> bool:
+        """Whether an answer has come (so whether a budget is advertised is known)."""
+        return self._learned
+
     def state(self) -> RateLimitState:
         now = self._clock()
         self._roll_window(now)
@@ -205,6 +222,8 @@ class RateLimiter:
         limit_value = _number(headers.get("X-Rate-Limit-Limit"))
         limit = int(limit_value) if limit_value is not None else None
         reset_s = _number(headers.get("X-Rate-Limit-Reset"))
+        for listener in self._listeners:
+            listener(limit, remaining, reset_s)
         now = self._clock()
         if limit is not None:
             self._limit = limit

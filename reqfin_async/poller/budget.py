@@ -100,7 +100,7 @@ class BudgetGate:
         budget: Budget | None = None,
         share: float = 1.0,
         burst_share: float = DEFAULT_BURST_SHARE,
-        shared_tokens: Callable[[float, float], Awaitable[float]] | None = None,
+        shared_reserve: Callable[[], Awaitable[tuple[bool, float]]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < share <= 1:
@@ -112,7 +112,7 @@ class BudgetGate:
         self._share = share
         self._burst_share = burst_share
         self._clock = clock
-        self._shared_tokens = shared_tokens
+        self._shared_reserve = shared_reserve
         self._tokens: float | None = None  # full at the first metered request
         self._refilled_at = clock()
         self._waiters: list[_Waiter] = []
@@ -193,7 +193,7 @@ class BudgetGate:
         best work changed meanwhile (a confirmation arrived) is served as such.
         """
         rate = self.rate()
-        if rate is None:
+        if rate is None and self._shared_reserve is None:
             granted = kind()
             self.spent[granted] += 1
             return granted
@@ -201,10 +201,10 @@ class BudgetGate:
         self._waiters.append(waiter)
         try:
             while True:
+                if self._shared_reserve is not None and await self._shared_turn(waiter):
+                    break
                 rate = self.rate()
                 if rate is None:
-                    break
-                if self._shared_tokens is not None and await self._shared_turn(waiter, rate):
                     break
                 tokens = self._refill(rate)
                 if tokens >= 1.0:
@@ -224,25 +224,27 @@ class BudgetGate:
         self.spent[granted] += 1
         return granted
 
-    async def _shared_turn(self, waiter: _Waiter, rate: float) -> bool:
-        """Take a token from the fleet's bucket for ``waiter``; False to fall back to local.
+    async def _shared_turn(self, waiter: _Waiter) -> bool:
+        """Reserve a call of the fleet's budget for ``waiter``; False to meter locally.
 
         The budget is the credential's, shared by every poller of a fleet: the
-        store holds the bucket. Local priorities still decide who asks first.
+        store spreads it over the window for all of them. Local priorities still
+        decide who asks first. Unreachable store: the local bucket meters meanwhile.
         """
-        assert self._shared_tokens is not None
+        assert self._shared_reserve is not None
         while True:
             if self._choose() is not waiter:
                 changed = self._changed
                 await changed.wait()
                 continue
             try:
-                wait = await self._shared_tokens(rate, self._capacity())
+                granted, wait = await self._shared_reserve()
             except (ConnectionError, OSError):
-                return False  # the store is unreachable: the local bucket meters meanwhile
-            if wait <= 0:
+                return False
+            if wait > 0:
+                await anyio.sleep(wait)
+            if granted:
                 return True
-            await anyio.sleep(wait)
 
     # -- what was spent ---------------------------------------------------------------------
     def per_hour(self) -> dict[str, float]:

@@ -16,7 +16,7 @@ so nothing is lost.
 
 from __future__ import annotations
 
-import math
+import itertools
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -36,6 +36,7 @@ _FLUSH_EVERY_S = 0.05
 _IDLE_CHECK_S = 1.0
 _COUNT_EVERY_S = 1.0
 _RETRY_MAX_S = 2.0
+_DEADLINE_RESOLUTION_S = 0.005
 
 
 class FleetHost(Protocol):
@@ -64,9 +65,16 @@ class FleetLink:
         self._capacity = capacity
         self._clock = clock
         self.held: dict[str, float] = {}  # key -> lease end (this process's clock)
-        self._outbox: list[tuple[WatchRecord, float]] = []
+        # key -> the number of the claim that leased it: a watch handed back and claimed
+        # again while a call about its old lease was under way is a new lease, which
+        # that call's answer must not end.
+        self._lease_of: dict[str, int] = {}
+        self._numbers = itertools.count(1)
+        self._outbox: list[tuple[WatchRecord, float, int | None]] = []
         self._kick = anyio.Event()
         self._flush_kick = anyio.Event()
+        # The latest answer's budget headers, for the fleet (written with the next flush).
+        self._budget: tuple[int | None, int, float | None] | None = None
         self.connected = True
         self.active = 0  # fleet-wide, refreshed every second
         self.claimed = 0
@@ -103,6 +111,7 @@ class FleetLink:
                     retry = 0.1
                     for claim in claims:
                         self.held[claim.record.key] = claim.lease_until
+                        self._lease_of[claim.record.key] = next(self._numbers)
                         self.claimed += 1
                         self._host.adopt_claim(claim)
                     if len(claims) == room:
@@ -122,35 +131,81 @@ class FleetLink:
     # -- leases ---------------------------------------------------------------------
     async def run_renewals(self) -> None:
         lease_s = self.store.lease_s
-        while True:
-            await anyio.sleep(lease_s / 3)
-            keys = list(self.held)
-            try:
-                if keys:
-                    lost, until = await self.store.renew(keys)
-                    self._back_online()
-                    for key in lost:
-                        self._drop(key)
-                    for key in keys:
-                        if key in self.held:
-                            self.held[key] = until
-            except (ConnectionError, OSError) as error:
-                self._went_offline(error)
-                # Past this point another poller may claim them: stop working on them.
-                horizon = self._clock() + lease_s * _LEASE_MARGIN_SHARE
-                for key, until in list(self.held.items()):
-                    if until <= horizon:
-                        self._drop(key)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._run_deadlines)
+            while True:
+                await anyio.sleep(lease_s / 3)
+                leases = {key: self._lease_of.get(key) for key in self.held}
+                try:
+                    if leases:
+                        lost, until = await self.store.renew(list(leases))
+                        self._back_online()
+                        for key in lost:
+                            self._drop(key, leases[key])
+                        for key, lease in leases.items():
+                            if key in self.held and self._lease_of.get(key) == lease:
+                                self.held[key] = until
+                except (ConnectionError, OSError) as error:
+                    # Not renewed: each lease is let go before it ends (_run_deadlines).
+                    self._went_offline(error)
 
-    def _drop(self, key: str) -> None:
-        if self.held.pop(key, None) is not None:
-            self.lost += 1
+    async def _run_deadlines(self) -> None:
+        """Let go of every watch whose lease is about to end unrenewed.
+
+        Past its end another poller may claim it, so this process stops working on it
+        a margin before, by its own clock: whether the renewals fail at once (store
+        down) or hang (a store that stopped answering, until the socket timeout).
+        """
+        margin = self.store.lease_s * _LEASE_MARGIN_SHARE
+        while True:
+            now = self._clock()
+            for key, until in list(self.held.items()):
+                if until - margin <= now:
+                    self._drop(key)
+            # A lease claimed from now on ends later than every lease held now.
+            earliest = min(self.held.values(), default=now + self.store.lease_s)
+            await anyio.sleep(max(earliest - margin - now, _DEADLINE_RESOLUTION_S))
+
+    def _drop(self, key: str, lease: int | None = None) -> None:
+        """Let go of ``key`` (of that lease of it only, if given) without handing it back."""
+        if key not in self.held or (lease is not None and self._lease_of.get(key) != lease):
+            return
+        del self.held[key]
+        self._lease_of.pop(key, None)
+        self.lost += 1
+        self._host.drop_local(key)
+        self.kick()  # room for another claim
+
+    def _handed_back(self, key: str, lease: int | None) -> None:
+        """The store took ``key`` back from this lease: no longer held here."""
+        if key in self.held and self._lease_of.get(key) == lease:
+            del self.held[key]
+            self._lease_of.pop(key, None)
             self._host.drop_local(key)
+            # Room for another claim: the claim loop must not wait for its idle check.
+            self.kick()
+
+    # -- the fleet's rate budget ---------------------------------------------------------
+    def observe(self, limit: int | None, remaining: int, reset_s: float | None) -> None:
+        """An answer told the credential's budget (a rate-limiter listener)."""
+        self._budget = (limit, remaining, reset_s)
+        self._flush_kick.set()
+
+    async def _share_budget(self) -> None:
+        budget, self._budget = self._budget, None
+        if budget is None:
+            return
+        try:
+            await self.store.observe_budget(*budget)
+        except (ConnectionError, OSError) as error:
+            self._went_offline(error)
+            if self._budget is None:
+                self._budget = budget  # still the latest: try again with the next flush
 
     # -- handing watches back -----------------------------------------------------------
     def park(self, record: WatchRecord, delay_s: float) -> None:
         """Queue a watch's next due time for the store (written within 50 ms)."""
-        self._outbox.append((record, max(0.0, delay_s)))
+        self._outbox.append((record, max(0.0, delay_s), self._lease_of.get(record.key)))
         self._flush_kick.set()
 
     async def run_flush(self) -> None:
@@ -162,33 +217,41 @@ class FleetLink:
 
     async def flush(self) -> None:
         """Write the queued reschedules; keep them for later if the store is unreachable."""
+        await self._share_budget()
         items, self._outbox = self._outbox, []
+        # A reschedule from an older lease of a watch claimed again since must not end
+        # the new lease. One whose lease was let go is still written: the store applies
+        # it only if no other poller took the watch meanwhile (it keeps the status seen).
+        items = [item for item in items if self._lease_of.get(item[0].key) in (item[2], None)]
         if not items:
             return
         try:
-            await self.store.reschedule(items)
+            await self.store.reschedule([(record, delay) for record, delay, _ in items])
         except (ConnectionError, OSError) as error:
             self._went_offline(error)
             now = self._clock()
             # Keep what can still be written within its lease; the rest is the
             # next holder's (the watch is still in the store, nothing is lost).
-            for record, delay in items:
-                if self.held.get(record.key, -math.inf) > now:
-                    self._outbox.append((record, delay))
+            for record, delay, lease in items:
+                if lease is None or self._lease_of.get(record.key) != lease:
+                    continue  # let go already
+                if self.held[record.key] > now:
+                    self._outbox.append((record, delay, lease))
                 else:
-                    self._drop(record.key)
+                    self._drop(record.key, lease)
             if self._outbox:
                 self._flush_kick.set()
                 await anyio.sleep(min(_RETRY_MAX_S, self.store.lease_s / 4))
             return
         self._back_online()
-        for record, _ in items:
-            if self.held.pop(record.key, None) is not None:
-                self._host.drop_local(record.key)
+        for record, _, lease in items:
+            self._handed_back(record.key, lease)
 
     def forget(self, key: str) -> None:
         """The watch finished here: it is no longer held."""
-        self.held.pop(key, None)
+        self._lease_of.pop(key, None)
+        if self.held.pop(key, None) is not None:
+            self.kick()  # room for another claim
 
     async def release_all(self) -> None:
         """Shutting down: write what is queued and give back every lease at once."""
@@ -199,6 +262,7 @@ class FleetLink:
         except (ConnectionError, OSError) as error:
             _log.warning("leases_not_released", held=len(self.held), error=type(error).__name__)
         self.held.clear()
+        self._lease_of.clear()
 
     # -- the fleet's events ---------------------------------------------------------------
     async def publish(self, event: FleetEvent) -> None:

@@ -157,7 +157,7 @@ class StatusPoller:
             limiter=client.transport.limiter,
             budget=budget,
             share=budget_share,
-            shared_tokens=shared.take_token if shared else None,
+            shared_reserve=shared.reserve_call if shared else None,
         )
         if shared is not None:
             # A fleet's sweeps would need one sweeper elected across processes; until
@@ -236,6 +236,9 @@ class StatusPoller:
             tg.start_soon(self._sweeper.run)
         tg.start_soon(self._plan_loop)
         if self._fleet is not None:
+            limiter = self._client.transport.limiter
+            if limiter is not None:
+                limiter.add_listener(self._fleet.observe)
             for loop in (
                 self._fleet.run_claims,
                 self._fleet.run_renewals,
@@ -275,6 +278,9 @@ class StatusPoller:
             self._idle.set()
             with anyio.CancelScope(shield=True):
                 if self._fleet is not None:
+                    limiter = self._client.transport.limiter
+                    if limiter is not None:
+                        limiter.remove_listener(self._fleet.observe)
                     await self._fleet.release_all()
                 await self._store.close()
             _log.info("poller_stopped", watching=len(self._watches))
@@ -448,16 +454,22 @@ class StatusPoller:
         # Any poller may finish it: wake on a local or a fleet event, and look again
         # now and then (an event can be missed while the store is unreachable).
         while True:
-            result = await store.result(key)
-            if result is not None:
-                return result
-            if self._state == "closed":
-                raise PollerClosedError(f"the poller stopped before {key!r} finished")
-            if not await store.is_active(key):
-                result = await store.result(key)  # finished in between?
+            try:
+                result = await store.result(key)
                 if result is not None:
                     return result
-                raise KeyError(f"{key!r} is not watched by this fleet")
+                if self._state == "closed":
+                    raise PollerClosedError(f"the poller stopped before {key!r} finished")
+                if not await store.is_active(key):
+                    result = await store.result(key)  # finished in between?
+                    if result is not None:
+                        return result
+                    raise KeyError(f"{key!r} is not watched by this fleet")
+            except (ConnectionError, OSError):
+                # The store is unreachable for now: the watch is still there, and so
+                # will its outcome be. Wait as for an event, then look again.
+                if self._state == "closed":
+                    raise PollerClosedError(f"the poller stopped before {key!r} finished") from None
             with anyio.move_on_after(1.0):
                 await self._waiters.setdefault(key, anyio.Event()).wait()
             self._waiters.pop(key, None)
@@ -486,7 +498,12 @@ class StatusPoller:
         if self._fleet is None:
             await self._idle.wait()
             return
-        while await self._fleet.store.count_active() > 0:  # noqa: ASYNC110 - another process's state
+        while True:
+            try:
+                if await self._fleet.store.count_active() == 0:
+                    return
+            except (ConnectionError, OSError):
+                pass  # the store is unreachable for now: its watches are still there
             await anyio.sleep(0.2)
 
     def stats(self) -> PollerStats:

@@ -40,7 +40,8 @@ async def test_every_method_raises_the_builtin_connection_error_while_redis_is_d
         "count_active": store.count_active,
         "publish": lambda: store.publish(FleetEvent("change", store.owner, b"{}")),
         "read_events": lambda: store.read_events(0.5),
-        "take_token": lambda: store.take_token(10.0, 5.0),
+        "observe_budget": lambda: store.observe_budget(10, 5, 1.0),
+        "reserve_call": store.reserve_call,
         "open": RedisWatchStore(own_redis_server.url).open,
     }
     failures: list[str] = []
@@ -95,7 +96,7 @@ async def test_after_a_restart_the_data_is_there_and_calls_work(
     assert [r.key for r in await store.results()] == ["done"]
     await store.publish(FleetEvent("change", store.owner, b"after"))
     assert [e.payload for e in await listener.read_events(1.0)] == [b"after"]
-    assert await store.take_token(10.0, 5.0) == 0.0
+    assert await store.reserve_call() == (True, 0.0)
 
 
 async def test_scripts_are_loaded_again_when_the_server_forgot_them(

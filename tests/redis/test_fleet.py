@@ -73,35 +73,48 @@ async def test_read_events_returns_a_whole_backlog(
     ]
 
 
-async def test_take_token_shares_one_bucket_between_stores(make_store: StoreFactory) -> None:
-    one = await make_store()
-    two = await make_store()
-    stores = [one, two, one, two, one]
-    # Capacity 5 at 10 per second: five tokens at once, then one every 0.1 s.
-    assert [await s.take_token(rate=10.0, capacity=5.0) for s in stores] == [0.0] * 5
-
-    wait = await two.take_token(rate=10.0, capacity=5.0)
-    assert 0.05 < wait <= 0.1
-    assert await one.take_token(rate=10.0, capacity=5.0) > 0
-    await asyncio.sleep(0.1 + 0.02)
-    assert await one.take_token(rate=10.0, capacity=5.0) == 0.0
+async def test_before_any_answer_the_fleet_probes_one_call_at_a_time(
+    make_store: StoreFactory,
+) -> None:
+    one, two = await make_store(), await make_store()
+    assert await one.reserve_call() == (True, 0.0)
+    granted, wait = await two.reserve_call()  # the budget is not known yet
+    assert not granted
+    assert 0.3 < wait <= 0.5
 
 
-async def test_take_token_refills_up_to_capacity_only(make_store: StoreFactory) -> None:
+async def test_the_budget_one_store_learned_meters_the_others(make_store: StoreFactory) -> None:
+    one, two = await make_store(), await make_store()
+    await one.observe_budget(limit=20, remaining=20, reset_s=10.0)
+    # A tenth of the window goes at once, then what is left (less the one call kept
+    # back) is spread over what is left of the window: slots 10/18 s, then 10/17 s apart.
+    assert await two.reserve_call() == (True, 0.0)
+    assert await one.reserve_call() == (True, 0.0)
+    waits = [await store.reserve_call() for store in (two, one, two)]
+    assert all(granted for granted, _ in waits)
+    assert waits[0][1] == pytest.approx(10 / 18, rel=0.1)
+    assert waits[1][1] == pytest.approx(10 / 18 + 10 / 17, rel=0.1)
+    assert waits[2][1] == pytest.approx(10 / 18 + 10 / 17 + 10 / 16, rel=0.1)
+
+
+async def test_an_answer_with_fewer_calls_left_lowers_the_fleet_count(
+    make_store: StoreFactory,
+) -> None:
+    one, two = await make_store(), await make_store()
+    await one.observe_budget(limit=100, remaining=100, reset_s=30.0)
+    await two.observe_budget(limit=100, remaining=2, reset_s=29.0)  # others spent it
+    assert (await one.reserve_call())[0]  # the last call above the one kept back
+    granted, wait = await two.reserve_call()
+    assert not granted
+    assert 28.0 < wait <= 30.5  # until the window turns
+
+
+async def test_a_later_reset_starts_a_new_window(make_store: StoreFactory) -> None:
     store = await make_store()
-    assert await store.take_token(rate=20.0, capacity=2.0) == 0.0
-    await asyncio.sleep(0.3)  # six tokens' worth of time: two fit
-    assert await store.take_token(rate=20.0, capacity=2.0) == 0.0
-    assert await store.take_token(rate=20.0, capacity=2.0) == 0.0
-    assert await store.take_token(rate=20.0, capacity=2.0) > 0
-
-
-async def test_take_token_checks_its_arguments(make_store: StoreFactory) -> None:
-    store = await make_store()
-    with pytest.raises(ValueError, match="rate"):
-        await store.take_token(rate=0.0, capacity=5.0)
-    with pytest.raises(ValueError, match="one token"):
-        await store.take_token(rate=1.0, capacity=0.5)
+    await store.observe_budget(limit=10, remaining=1, reset_s=0.2)
+    assert not (await store.reserve_call())[0]  # only the reserve left
+    await store.observe_budget(limit=10, remaining=10, reset_s=60.0)  # the next window
+    assert await store.reserve_call() == (True, 0.0)
 
 
 async def test_a_cancelled_read_events_leaves_the_store_usable(make_store: StoreFactory) -> None:

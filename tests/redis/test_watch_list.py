@@ -134,13 +134,12 @@ async def test_namespaces_are_isolated(make_store: StoreFactory, namespace: str)
     await one.add([WatchRecord("a")])
     await one.finish(make_result("b"))
     await one.publish(FleetEvent("change", one.owner, b"{}"))
-    for _ in range(5):
-        await one.take_token(rate=0.001, capacity=5)
+    await one.observe_budget(limit=2, remaining=1, reset_s=60.0)
 
     assert await two.count_active() == 0
     assert await two.claim(10) == []
     assert await two.result("b") is None
     assert await two.add([WatchRecord("b")]) == ["b"]
     assert await two.read_events(0) == []
-    assert await two.take_token(rate=0.001, capacity=5) == 0
-    assert await one.take_token(rate=0.001, capacity=5) > 0
+    assert await two.reserve_call() == (True, 0.0)  # knows nothing of one's budget
+    assert (await one.reserve_call())[0] is False

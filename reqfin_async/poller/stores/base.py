@@ -181,9 +181,18 @@ class SharedWatchStore(WatchStore):
         """The events published since the last call (waiting up to ``block_s`` for one)."""
 
     @abc.abstractmethod
-    async def take_token(self, rate: float, capacity: float) -> float:
-        """Take one request token from the fleet's shared bucket.
+    async def observe_budget(
+        self, limit: int | None, remaining: int, reset_s: float | None
+    ) -> None:
+        """Share what an answer's ``X-Rate-Limit-*`` headers said about the credential's
+        budget (calls per window, calls left, seconds until the window resets)."""
 
-        The bucket refills at ``rate`` per second up to ``capacity``; returns 0
-        when a token was taken, else the seconds to wait before asking again.
+    @abc.abstractmethod
+    async def reserve_call(self) -> tuple[bool, float]:
+        """Reserve one request of the fleet's budget.
+
+        ``(True, wait)``: the call is reserved, send it after ``wait`` seconds (the
+        budget left is spread evenly over what is left of the window).
+        ``(False, wait)``: nothing can be reserved now (the budget is spent, or not
+        known yet); ask again after ``wait`` seconds.
         """

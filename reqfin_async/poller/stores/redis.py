@@ -58,6 +58,13 @@ DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 # Watches per script call: each call is atomic and blocks the server while it
 # runs, so a huge batch is split into calls that each stay short.
 _BATCH: Final = 500
+# The fleet's budget: calls kept back, the share of a window spent at once before
+# pacing, one probe per this many seconds while no answer has told the budget yet,
+# and how long the record outlives its window.
+_BUDGET_RESERVE: Final = 1
+_BUDGET_BURST_SHARE: Final = 0.1
+_BUDGET_PROBE_S: Final = 0.5
+_BUDGET_KEPT_S: Final = 3600.0
 # Fleet events read per XREAD: a long backlog comes in several round trips.
 _READ_COUNT: Final = 1_000
 # A client we create waits this long to connect or for a reply (unless the URL
@@ -290,30 +297,99 @@ return out
 # Refills rate x elapsed up to capacity, then takes one token ("0") or answers
 # the seconds until one is there. The key expires once the bucket would be full
 # again anyway: a missing bucket is a full one.
-_TAKE_TOKEN = (
+# KEYS[1] budget. ARGV: limit ("" unknown), remaining, seconds to reset ("" unknown),
+# expiry seconds. What one answer's X-Rate-Limit-* said. The fleet's remaining is
+# the lower of its own count (reservations since) and the answer's; a reset more
+# than a second later than the latest known starts a new window. Resets come in
+# whole seconds: pace to the earliest estimate, presume renewal at the latest.
+_OBSERVE_BUDGET = (
     _PRELUDE
     + """
 local now = clock()
-local rate = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens = capacity
+local limit = tonumber(ARGV[1])
+local remaining = tonumber(ARGV[2])
+local reset_s = tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset_at', 'roll_at')
+local current = tonumber(b[2])
+local reset_at = tonumber(b[3])
+local roll_at = tonumber(b[4])
+limit = limit or tonumber(b[1]) or remaining
+local new_reset = nil
+if reset_s ~= nil then
+  new_reset = now + reset_s
+end
+if current == nil or roll_at == nil or (new_reset ~= nil and new_reset > roll_at + 1.0) then
+  redis.call('HSET', KEYS[1], 'limit', tostring(limit), 'remaining', tostring(remaining),
+             'next_slot', fmt(now))
+  if new_reset ~= nil then
+    redis.call('HSET', KEYS[1], 'reset_at', fmt(new_reset), 'roll_at', fmt(new_reset))
+  end
 else
-  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+  redis.call('HSET', KEYS[1], 'limit', tostring(limit),
+             'remaining', tostring(math.min(current, remaining)))
+  if new_reset ~= nil then
+    redis.call('HSET', KEYS[1], 'reset_at', fmt(math.min(reset_at, new_reset)),
+               'roll_at', fmt(math.max(roll_at, new_reset)))
+  end
+end
+redis.call('PEXPIRE', KEYS[1], string.format('%d', tonumber(ARGV[4]) * 1000))
+return 1
+"""
+)
+
+# KEYS[1] budget. ARGV: calls kept in reserve, burst share, probe seconds.
+# Reserves one call of the fleet's budget: {"1", wait} to send it after `wait`
+# seconds (spread evenly over what is left of the window once the burst share
+# is spent), or {"0", wait} to ask again after `wait` (nothing left, or the
+# budget not known yet: then one probe per `probe` seconds for the whole fleet).
+_RESERVE_CALL = (
+    _PRELUDE
+    + """
+local now = clock()
+local reserve = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local probe_s = tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset_at', 'roll_at',
+                     'next_slot', 'probe_at')
+local limit = tonumber(b[1])
+local remaining = tonumber(b[2])
+local reset_at = tonumber(b[3])
+local roll_at = tonumber(b[4])
+local next_slot = tonumber(b[5]) or 0
+local function probe()
+  local probe_at = tonumber(b[6]) or 0
+  if now - probe_at >= probe_s then
+    redis.call('HSET', KEYS[1], 'probe_at', fmt(now))
+    return {'1', fmt(0)}
+  end
+  return {'0', fmt(probe_s - (now - probe_at))}
+end
+if remaining == nil or limit == nil then
+  return probe()
+end
+if roll_at ~= nil and now >= roll_at then
+  -- The window has presumably turned: the whole budget, until an answer tells more.
+  remaining = limit
+  reset_at = nil
+  roll_at = nil
+  next_slot = now
+  redis.call('HDEL', KEYS[1], 'reset_at', 'roll_at')
+end
+local available = remaining - reserve
+if available <= 0 then
+  if roll_at == nil then
+    return probe()
+  end
+  return {'0', fmt(roll_at - now + 0.001)}
 end
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = (1 - tokens) / rate
+if reset_at ~= nil and available <= limit * (1 - burst) then
+  local slot = math.max(now, next_slot)
+  redis.call('HSET', KEYS[1], 'next_slot', fmt(slot + math.max(0, reset_at - now) / available))
+  wait = slot - now
 end
-redis.call('HSET', KEYS[1], 'tokens', fmt(tokens), 'at', fmt(now))
-local ttl_ms = math.min(math.ceil((capacity / rate + 1) * 1000), 1e13)
-redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl_ms))
-return fmt(wait)
+redis.call('HSET', KEYS[1], 'remaining', tostring(remaining - 1))
+return {'1', fmt(wait)}
 """
 )
 
@@ -441,7 +517,8 @@ class RedisWatchStore(SharedWatchStore):
                 ("add", _ADD),
                 ("forget", _FORGET),
                 ("next_due", _NEXT_DUE),
-                ("take_token", _TAKE_TOKEN),
+                ("observe_budget", _OBSERVE_BUDGET),
+                ("reserve_call", _RESERVE_CALL),
             )
         }
         try:
@@ -752,22 +829,41 @@ class RedisWatchStore(SharedWatchStore):
                 block_ms = None  # the rest of a backlog is there already
 
     # -- the shared rate budget ----------------------------------------------------------
-    async def take_token(self, rate: float, capacity: float) -> float:
-        """Take a token from the fleet's bucket: 0, or the seconds to wait first.
+    async def observe_budget(
+        self, limit: int | None, remaining: int, reset_s: float | None
+    ) -> None:
+        """Share what an answer's ``X-Rate-Limit-*`` headers said with the fleet.
 
         ::
 
-            while (wait := await store.take_token(rate=5.0, capacity=10.0)) > 0:
-                await asyncio.sleep(wait)
+            await store.observe_budget(limit=5000, remaining=4210, reset_s=1800)
         """
-        if rate <= 0:
-            raise ValueError("the refill rate must be positive")
-        if capacity < 1:
-            raise ValueError("the bucket must hold at least one token")
-        reply = await self._run(
-            "take_token", [self._bucket_key], [repr(float(rate)), repr(float(capacity))]
+        expiry_s = math.ceil((reset_s if reset_s is not None else 0.0) + _BUDGET_KEPT_S)
+        await self._run(
+            "observe_budget",
+            [self._bucket_key],
+            [
+                str(limit) if limit is not None else "",
+                str(max(0, remaining)),
+                repr(float(reset_s)) if reset_s is not None else "",
+                str(expiry_s),
+            ],
         )
-        return float(reply)
+
+    async def reserve_call(self) -> tuple[bool, float]:
+        """Reserve one call of the fleet's budget: ``(True, wait)`` or ``(False, retry_in)``.
+
+        ::
+
+            granted, wait = await store.reserve_call()
+            await asyncio.sleep(wait)   # then send (granted) or ask again (not granted)
+        """
+        granted, wait = await self._run(
+            "reserve_call",
+            [self._bucket_key],
+            [str(_BUDGET_RESERVE), repr(_BUDGET_BURST_SHARE), repr(_BUDGET_PROBE_S)],
+        )
+        return _text(granted) == "1", float(_text(wait))
 
     # -- plumbing ----------------------------------------------------------------------
     def _connected(self) -> aioredis.Redis:
