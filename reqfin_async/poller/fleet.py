@@ -24,6 +24,7 @@ from typing import Protocol
 import anyio
 
 from .._log import get_logger
+from .events import StatusChange
 from .stores.base import Claim, FleetEvent, SharedWatchStore, WatchRecord
 
 __all__ = ["FleetLink", "FleetHost"]
@@ -47,6 +48,8 @@ class FleetHost(Protocol):
     def drop_local(self, key: str) -> None: ...
 
     async def remote_event(self, event: FleetEvent) -> None: ...
+
+    async def emit_now(self, change: StatusChange) -> None: ...
 
 
 class FleetLink:
@@ -73,6 +76,8 @@ class FleetLink:
         self._outbox: list[tuple[WatchRecord, float, int | None]] = []
         self._kick = anyio.Event()
         self._flush_kick = anyio.Event()
+        # Changes observed here, reported once their watch's new status is stored.
+        self._deferred: dict[str, list[StatusChange]] = {}
         # The latest answer's budget headers, for the fleet (written with the next flush).
         self._budget: tuple[int | None, int, float | None] | None = None
         self.connected = True
@@ -172,6 +177,7 @@ class FleetLink:
             return
         del self.held[key]
         self._lease_of.pop(key, None)
+        self._deferred.pop(key, None)  # not stored: the next holder reports it
         self.lost += 1
         self._host.drop_local(key)
         self.kick()  # room for another claim
@@ -222,11 +228,18 @@ class FleetLink:
         # A reschedule from an older lease of a watch claimed again since must not end
         # the new lease. One whose lease was let go is still written: the store applies
         # it only if no other poller took the watch meanwhile (it keeps the status seen).
-        items = [item for item in items if self._lease_of.get(item[0].key) in (item[2], None)]
+        current = []
+        for item in items:
+            if self._lease_of.get(item[0].key) in (item[2], None):
+                current.append(item)
+            else:
+                # Not written: the watch's new lease polls it again and reports it once.
+                self._deferred.pop(item[0].key, None)
+        items = current
         if not items:
             return
         try:
-            await self.store.reschedule([(record, delay) for record, delay, _ in items])
+            lost = set(await self.store.reschedule([(r, d) for r, d, _ in items]))
         except (ConnectionError, OSError) as error:
             self._went_offline(error)
             now = self._clock()
@@ -234,6 +247,7 @@ class FleetLink:
             # next holder's (the watch is still in the store, nothing is lost).
             for record, delay, lease in items:
                 if lease is None or self._lease_of.get(record.key) != lease:
+                    self._deferred.pop(record.key, None)
                     continue  # let go already
                 if self.held[record.key] > now:
                     self._outbox.append((record, delay, lease))
@@ -246,6 +260,14 @@ class FleetLink:
         self._back_online()
         for record, _, lease in items:
             self._handed_back(record.key, lease)
+            changes = self._deferred.pop(record.key, [])
+            if record.key not in lost:
+                for change in changes:  # its new status is stored: report it now
+                    await self._host.emit_now(change)
+
+    def defer_change(self, change: StatusChange) -> None:
+        """Report ``change`` after the watch's reschedule is written (see ``flush``)."""
+        self._deferred.setdefault(change.key, []).append(change)
 
     def forget(self, key: str) -> None:
         """The watch finished here: it is no longer held."""

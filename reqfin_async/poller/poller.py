@@ -68,6 +68,16 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _last_event_at(invoice: Invoice, default: float) -> float:
+    """When the invoice last changed, by its events and payment date, else ``default``."""
+    moments = [e.date for e in invoice.events if e.date is not None]
+    if invoice.payment_metadata is not None and invoice.payment_metadata.payment_date:
+        moments.append(invoice.payment_metadata.payment_date)
+    if invoice.creation_date is not None:
+        moments.append(invoice.creation_date)
+    return max(moments).timestamp() if moments else default
+
+
 def _ts(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
@@ -799,7 +809,11 @@ class StatusPoller:
         changed = new != old
         if changed:
             watch.status = new
-            watch.changed_at = now
+            # A first read is a baseline: the invoice last changed when its newest event
+            # says (an invoice open for days is polled less often), not now.
+            watch.changed_at = (
+                _last_event_at(invoice, now - self._policy.interval_s) if first else now
+            )
         if changed or dates_learned:
             await self._store.update(self._record(watch))
         change: StatusChange | None = None
@@ -881,13 +895,9 @@ class StatusPoller:
 
     def _record_lag(self, invoice: Invoice, now: float) -> None:
         # When did the change happen? The newest event, or the payment date.
-        moments = [e.date for e in invoice.events if e.date is not None]
-        if invoice.payment_metadata is not None and invoice.payment_metadata.payment_date:
-            moments.append(invoice.payment_metadata.payment_date)
-        if moments:
-            lag = now - max(moments).timestamp()
-            if 0.0 <= lag < 86400.0:
-                self._lag.add(lag)
+        lag = now - _last_event_at(invoice, now)
+        if 0.0 < lag < 86400.0:
+            self._lag.add(lag)
 
     @staticmethod
     def _record(watch: Watch) -> WatchRecord:
@@ -901,6 +911,16 @@ class StatusPoller:
 
     # -- reporting ---------------------------------------------------------------------
     async def _emit(self, change: StatusChange) -> None:
+        if self._fleet is not None and not change.final:
+            # In a fleet a change is reported once its new status is in the store
+            # (with the watch's reschedule): a holder that loses the store before
+            # writing it reports nothing, and the next holder reports it once.
+            self._fleet.defer_change(change)
+            return
+        await self.emit_now(change)
+
+    async def emit_now(self, change: StatusChange) -> None:
+        """Report ``change``: callback, local subscribers, and the fleet's."""
         self._change_count += 1
         _log.debug(
             "status_changed",

@@ -22,10 +22,12 @@ The rules, for every key:
 2. *Not before it is due*: a watch handed back due again in ``delay`` seconds is not
    claimed again (by any process) before the hand-back's ``t0 + delay``: one poll
    per interval, fleet-wide.
-3. *Work only under a lease*: a process sends a GET, records an outcome (``finish``)
-   or reports a change (``on_change``) only within one of its own holdings of that
-   key, and not after it dropped the watch (let it go without handing it back) or
-   learned it lost the lease.
+3. *Work only under a lease*: a process sends a GET or records an outcome
+   (``finish``) only within one of its own holdings of that key, and not after it
+   dropped the watch (let it go without handing it back) or learned it lost the
+   lease; it reports a change (``on_change``) only after the hand-back that stored
+   the new status succeeded (so a change seen by a holder that could not store it
+   is reported by the next holder, once).
 4. *Answers within the lease* (``strict``, for runs where the store stays reachable):
    every GET is also answered before its holding's end. With 1 and 3 this gives the
    plain statement: two different processes' GETs of one key never overlap in time,
@@ -136,8 +138,14 @@ def holdings(events: Iterable[dict[str, Any]]) -> tuple[list[Holding], list[str]
             working(event, "recorded the outcome of", event["t0"])
             close(proc, event["key"], "finished", event["t0"])
         elif kind == "on_change" and not event["final"]:
-            # (A final change is told after its finish, which ended the holding.)
-            working(event, "reported a change of", event["t"])
+            # Told once the hand-back that stored the new status was answered (as a
+            # final change is told after its finish): never for a lease lost or dropped.
+            told = current(proc, event["key"], event["t"])
+            if told is None or told.how != "rescheduled" or told.dropped_at is not None:
+                problems.append(
+                    f"{proc} reported a change of {event['key']} at {event['t']:.3f} "
+                    "without having stored it"
+                )
         elif kind == "renew":
             lost = set(event["lost"])
             for key in event["keys"]:
