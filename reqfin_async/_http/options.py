@@ -55,7 +55,10 @@ class Timeout:
                 raise ValueError(f"Timeout.{name} must be positive or None, got {value!r}")
 
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.total_s, connect=self.connect_s)
+        # sock_connect, not connect: aiohttp's `connect` also covers the wait for a
+        # free pooled connection (queueing, not connecting) and arms a timer on every
+        # request, even when a kept-alive connection is at hand.
+        return aiohttp.ClientTimeout(total=self.total_s, sock_connect=self.connect_s)
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout:

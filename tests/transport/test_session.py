@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import time
 import warnings
 from typing import Any
 
+import aiohappyeyeballs
 import aiohttp
 import pytest
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.tracing import Trace
 
 from reqfin_async import (
     ApiKeyAuth,
@@ -288,40 +288,33 @@ async def test_a_view_timeout_applies_to_the_view_only(fake_api: FakeAPI) -> Non
     assert invoice.id == "inv-1"
 
 
-class _NeverConnects(aiohttp.TCPConnector):
-    """A connector whose connections take far longer than any test's connect timeout."""
+@pytest.fixture
+def sockets_never_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connecting a socket takes far longer than any test's connect timeout."""
 
-    async def _create_connection(
-        self,
-        req: aiohttp.ClientRequest,
-        traces: list[Trace],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
-    ) -> ResponseHandler:
+    async def hang(*args: object, **kwargs: object) -> socket.socket:
         await asyncio.sleep(30)
-        return await super()._create_connection(req, traces, timeout)
+        raise AssertionError("the connect timeout should have fired")
+
+    # aiohttp opens every socket through aiohappyeyeballs, inside the connect timeout.
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", hang)
 
 
+@pytest.mark.usefixtures("sockets_never_connect")
 async def test_the_connect_timeout_bounds_connecting(fake_api: FakeAPI) -> None:
-    connector = _NeverConnects()
-    try:
-        timeout = Timeout(connect_s=0.1, total_s=10.0)
-        async with client_for(fake_api, timeout=timeout, retry=0, connector=connector) as client:
-            started = time.monotonic()
-            with pytest.raises(APITimeoutError):
-                await client.invoices.get("inv-1")
-            assert time.monotonic() - started < 1.0
-    finally:
-        await connector.close()
+    timeout = Timeout(connect_s=0.1, total_s=10.0)
+    async with client_for(fake_api, timeout=timeout, retry=0) as client:
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            await client.invoices.get("inv-1")
+        assert time.monotonic() - started < 1.0
 
 
+@pytest.mark.usefixtures("sockets_never_connect")
 async def test_a_post_that_could_not_connect_in_time_is_retried(fake_api: FakeAPI) -> None:
     # A connect timeout means nothing was sent: even a POST may go again.
-    connector = _NeverConnects()
-    try:
-        timeout = Timeout(connect_s=0.05, total_s=10.0)
-        async with client_for(fake_api, timeout=timeout, connector=connector) as client:
-            with pytest.raises(APITimeoutError):
-                await client.clients.create({"email": "a@acme.example"})
-            assert client.stats.requests == FAST_RETRY.max_attempts
-    finally:
-        await connector.close()
+    timeout = Timeout(connect_s=0.05, total_s=10.0)
+    async with client_for(fake_api, timeout=timeout) as client:
+        with pytest.raises(APITimeoutError):
+            await client.clients.create({"email": "a@acme.example"})
+        assert client.stats.requests == FAST_RETRY.max_attempts

@@ -152,9 +152,11 @@ def test_timeout_coerces_seconds_none_and_itself() -> None:
         Timeout(total_s=0)
 
 
-def test_timeout_maps_to_aiohttp_connect_and_total() -> None:
+def test_timeout_maps_to_aiohttp_socket_connect_and_total() -> None:
+    # sock_connect bounds connecting a socket; aiohttp's `connect` would also bound
+    # the wait for a pooled connection, and cost a timer on every request.
     assert Timeout(connect_s=3, total_s=15).to_aiohttp() == aiohttp.ClientTimeout(
-        total=15, connect=3
+        total=15, sock_connect=3
     )
 
 
