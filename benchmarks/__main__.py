@@ -23,6 +23,7 @@ SUITES = [
     "poller_scale",
     "poller_live",
     "budget_lag",
+    "fleet",
 ]
 
 

@@ -24,6 +24,7 @@ from typing import Protocol
 import anyio
 
 from .._log import get_logger
+from .budget import Budget
 from .events import StatusChange
 from .stores.base import Claim, FleetEvent, SharedWatchStore, WatchRecord
 
@@ -61,11 +62,13 @@ class FleetLink:
         store: SharedWatchStore,
         *,
         capacity: int,
+        budget: Budget | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._host = host
         self.store = store
         self._capacity = capacity
+        self._fixed_budget = budget
         self._clock = clock
         self.held: dict[str, float] = {}  # key -> lease end (this process's clock)
         # key -> the number of the claim that leased it: a watch handed back and claimed
@@ -196,6 +199,20 @@ class FleetLink:
         """An answer told the credential's budget (a rate-limiter listener)."""
         self._budget = (limit, remaining, reset_s)
         self._flush_kick.set()
+
+    @property
+    def learns_budget(self) -> bool:
+        """Whether the fleet's budget comes from the answers (not given up front)."""
+        return self._fixed_budget is None
+
+    async def run_fixed_budget(self) -> None:
+        """A budget given rather than learned: tell the store, one window after another."""
+        budget = self._fixed_budget
+        if budget is None:
+            return
+        while True:
+            self.observe(budget.calls, budget.calls, budget.window_s)
+            await anyio.sleep(budget.window_s)
 
     async def _share_budget(self) -> None:
         budget, self._budget = self._budget, None

@@ -161,13 +161,20 @@ class StatusPoller:
         # paces everything the client sends, the poller's and the application's.
         shared = self._store if isinstance(self._store, SharedWatchStore) else None
         self._fleet = (
-            FleetLink(self, shared, capacity=concurrency * 2, clock=clock) if shared else None
+            FleetLink(self, shared, capacity=concurrency * 2, budget=budget, clock=clock)
+            if shared
+            else None
+        )
+        # A fleet meters through its store's budget, which learns from every answer's
+        # rate-limit headers (or from the given budget); with neither, nothing to meter.
+        fleet_metered = shared is not None and (
+            budget is not None or client.transport.limiter is not None
         )
         self._gate = BudgetGate(
             limiter=client.transport.limiter,
             budget=budget,
             share=budget_share,
-            shared_reserve=shared.reserve_call if shared else None,
+            shared_reserve=shared.reserve_call if shared and fleet_metered else None,
         )
         if shared is not None:
             # A fleet's sweeps would need one sweeper elected across processes; until
@@ -247,7 +254,7 @@ class StatusPoller:
         tg.start_soon(self._plan_loop)
         if self._fleet is not None:
             limiter = self._client.transport.limiter
-            if limiter is not None:
+            if limiter is not None and self._fleet.learns_budget:
                 limiter.add_listener(self._fleet.observe)
             for loop in (
                 self._fleet.run_claims,
@@ -255,6 +262,7 @@ class StatusPoller:
                 self._fleet.run_flush,
                 self._fleet.run_events,
                 self._fleet.run_count,
+                self._fleet.run_fixed_budget,
             ):
                 tg.start_soon(loop)
         _log.info("poller_started", watching=len(self._watches), concurrency=self._concurrency)
