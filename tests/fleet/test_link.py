@@ -12,6 +12,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from reqfin_async.poller.events import StatusChange
 from reqfin_async.poller.fleet import FleetLink
 from reqfin_async.poller.stores.base import Claim, FleetEvent, WatchRecord
 from reqfin_async.poller.stores.redis import RedisWatchStore
@@ -70,6 +71,7 @@ class Host:
 
     claims: list[Claim] = field(default_factory=list)
     drops: list[tuple[str, float]] = field(default_factory=list)
+    changes: list[StatusChange] = field(default_factory=list)
 
     def adopt_claim(self, claim: Claim) -> None:
         self.claims.append(claim)
@@ -79,6 +81,9 @@ class Host:
 
     async def remote_event(self, event: FleetEvent) -> None:
         return None
+
+    async def emit_now(self, change: StatusChange) -> None:
+        self.changes.append(change)
 
 
 @pytest.fixture
