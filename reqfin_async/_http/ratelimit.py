@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import anyio
+from multidict import istr
 
 __all__ = ["RateLimiter", "RateLimitState"]
 
@@ -36,6 +37,12 @@ class RateLimitState:
     @property
     def known(self) -> bool:
         return self.limit is not None and self.remaining is not None
+
+
+# Case-insensitive keys made once: a lookup with istr skips lower-casing the name.
+_LIMIT = istr("X-Rate-Limit-Limit")
+_REMAINING = istr("X-Rate-Limit-Remaining")
+_RESET = istr("X-Rate-Limit-Reset")
 
 
 def _number(raw: str | None) -> float | None:
@@ -212,16 +219,16 @@ class RateLimiter:
     def update(self, headers: Mapping[str, str]) -> None:
         """Learn the budget from an answer's ``X-Rate-Limit-*`` headers."""
         # On every answer: parsing kept to three lookups and three float().
-        remaining_value = _number(headers.get("X-Rate-Limit-Remaining"))
+        remaining_value = _number(headers.get(_REMAINING))
         if not self._learned:
             self._learned = True
             self._signal()
         if remaining_value is None:
             return
         remaining = int(remaining_value)
-        limit_value = _number(headers.get("X-Rate-Limit-Limit"))
+        limit_value = _number(headers.get(_LIMIT))
         limit = int(limit_value) if limit_value is not None else None
-        reset_s = _number(headers.get("X-Rate-Limit-Reset"))
+        reset_s = _number(headers.get(_RESET))
         for listener in self._listeners:
             listener(limit, remaining, reset_s)
         now = self._clock()

@@ -16,8 +16,12 @@ import msgspec
 __all__ = ["OpenStrEnum", "RequestStruct", "ResponseStruct"]
 
 
-class ResponseStruct(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
+class ResponseStruct(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True, gc=False):
     """Base of models decoded from the server: unknown fields are skipped.
+
+    ``gc=False``: an answer is a tree of structs that never refers back to itself,
+    so the garbage collector need not track them; decoding a page of invoices then
+    no longer triggers collections (msgspec's documented use of the option).
 
     The API adds fields over time; skipping them keeps old clients working::
 
