@@ -9,7 +9,6 @@ converted invoices addressed to him with the role ``buyer``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,66 +28,10 @@ from reqfin_async import (
 from reqfin_async.client import Network
 from reqfin_async.sandbox import Sandbox, SandboxConfig
 
-BUYER_EMAIL = "buyer@sandbox.test"
-SELLER_EMAIL = "seller@sandbox.test"
 FAST = SandboxConfig(pending_delay_s=0.05, change_delay_s=0.05)
 # Quick retries, so that a test under injected faults stays fast.
 QUICK_RETRY = RetryPolicy(max_attempts=6, backoff_base_s=0.01, backoff_cap_s=0.1)
 SHORT_TIMEOUT = Timeout(connect_s=2.0, total_s=5.0)
-WALLET = "0x4886E85E192cdBC81d42D89256a81dAb990CDD74"
-
-# The specification's example body (2 televisions at $99.99, 20 % tax, paid in
-# USDC on Polygon), addressed to the sandbox's buyer and due far in the future.
-SPEC_BODY: dict[str, Any] = {
-    "creationDate": "2022-12-22T14:38:16.916Z",
-    "invoiceItems": [
-        {
-            "currency": "USD",
-            "name": "Television",
-            "quantity": 2,
-            "tax": {"type": "percentage", "amount": "20"},
-            "unitPrice": "9999",
-        }
-    ],
-    "invoiceNumber": "13",
-    "buyerInfo": {
-        "businessName": "Acme Wholesaler Ltd.",
-        "address": {
-            "streetAddress": "4933 Oakwood Avenue",
-            "extendedAddress": "",
-            "city": "New York",
-            "postalCode": "10038",
-            "region": "New York",
-            "country": "US",
-        },
-        "email": BUYER_EMAIL,
-        "firstName": "Justin",
-        "lastName": "Walton",
-        "taxRegistration": "985-80-3313",
-    },
-    "paymentTerms": {"dueDate": "2099-01-21T23:59:59.999Z"},
-    "paymentOptions": [
-        {
-            "type": "wallet",
-            "value": {
-                "currencies": ["USDC-matic"],
-                "paymentInformation": {"paymentAddress": WALLET, "chain": "matic"},
-            },
-        }
-    ],
-    "tags": ["my_tag"],
-}
-
-
-def invoice_body(
-    number: str, *, buyer_email: str = BUYER_EMAIL, **overrides: Any
-) -> dict[str, Any]:
-    """A fresh copy of the specification's example with this ``invoiceNumber``."""
-    body = copy.deepcopy(SPEC_BODY)
-    body["invoiceNumber"] = number
-    body["buyerInfo"]["email"] = buyer_email
-    body.update(overrides)
-    return body
 
 
 def make_client(

@@ -17,14 +17,9 @@ from reqfin_async import (
     validate_new_invoice,
 )
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import BUYER_EMAIL, SELLER_EMAIL, invoice_body
 
-from .conftest import (
-    BUYER_EMAIL,
-    SELLER_EMAIL,
-    create_request,
-    invoice_body,
-    wait_for_status,
-)
+from .conftest import create_request, wait_for_status
 
 # The specification's example by hand: 2 x 9999 cents = 19998; plus 20 % tax =
 # 23997.6, rounded half up = 23998 cents ($239.98).

@@ -13,8 +13,9 @@ import pytest
 
 from reqfin_async import ApiKeyAuth, Invoice, InvoiceStatus, RequestFinanceClient
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import BUYER_EMAIL, SELLER_EMAIL, WALLET, invoice_body
 
-from .conftest import BUYER_EMAIL, SELLER_EMAIL, WALLET, invoice_body, make_client
+from .conftest import make_client
 
 COUNT = 30
 STATUSES = ("open", "paid", "accepted", "canceled", "rejected", "declaredPaid")

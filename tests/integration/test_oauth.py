@@ -26,8 +26,9 @@ from reqfin_async import (
 )
 from reqfin_async.auth import DEFAULT_SCOPES
 from reqfin_async.sandbox import Sandbox, SandboxConfig
+from tests.specbody import SELLER_EMAIL, invoice_body
 
-from .conftest import SELLER_EMAIL, invoice_body, make_client
+from .conftest import make_client
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 

@@ -10,8 +10,9 @@ import pytest
 
 from reqfin_async import Invoice, InvoiceStatus, RetryPolicy
 from reqfin_async.sandbox import ChaosConfig, Sandbox, SandboxConfig
+from tests.specbody import invoice_body
 
-from .conftest import QUICK_RETRY, create_request, invoice_body, make_client
+from .conftest import QUICK_RETRY, create_request, make_client
 
 PATIENT_RETRY = RetryPolicy(max_attempts=12, backoff_base_s=0.01, backoff_cap_s=0.05)
 

@@ -16,8 +16,9 @@ from reqfin_async import (
     format_amount,
 )
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import BUYER_EMAIL, SELLER_EMAIL
 
-from .conftest import BUYER_EMAIL, SELLER_EMAIL, make_client
+from .conftest import make_client
 
 
 async def test_currencies_come_typed_with_their_decimals(seller: RequestFinanceClient) -> None:

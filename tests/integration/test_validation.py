@@ -18,8 +18,9 @@ from reqfin_async import (
     validate_new_invoice,
 )
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import invoice_body, make_client
+from .conftest import make_client
 
 Body = dict[str, Any]
 OPTION = "paymentOptions[0].value"

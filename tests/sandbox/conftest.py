@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,58 +16,6 @@ import pytest
 from reqfin_async.sandbox import Sandbox, SandboxConfig
 
 FAST = SandboxConfig(pending_delay_s=0.05, change_delay_s=0.05)
-
-# The specification's example body, addressed to the sandbox's buyer user.
-SPEC_BODY: dict[str, Any] = {
-    "creationDate": "2022-12-22T14:38:16.916Z",
-    "invoiceItems": [
-        {
-            "currency": "USD",
-            "name": "Television",
-            "quantity": 2,
-            "tax": {"type": "percentage", "amount": "20"},
-            "unitPrice": "9999",
-        }
-    ],
-    "invoiceNumber": "13",
-    "buyerInfo": {
-        "businessName": "Acme Wholesaler Ltd.",
-        "address": {
-            "streetAddress": "4933 Oakwood Avenue",
-            "extendedAddress": "",
-            "city": "New York",
-            "postalCode": "10038",
-            "region": "New York",
-            "country": "US",
-        },
-        "email": "buyer@sandbox.test",
-        "firstName": "Justin",
-        "lastName": "Walton",
-        "taxRegistration": "985-80-3313",
-    },
-    "paymentTerms": {"dueDate": "2099-01-21T23:59:59.999Z"},
-    "paymentOptions": [
-        {
-            "type": "wallet",
-            "value": {
-                "currencies": ["USDC-matic"],
-                "paymentInformation": {
-                    "paymentAddress": "0x4886E85E192cdBC81d42D89256a81dAb990CDD74",
-                    "chain": "matic",
-                },
-            },
-        }
-    ],
-    "tags": ["my_tag"],
-}
-
-
-def invoice_body(number: str = "13", **overrides: Any) -> dict[str, Any]:
-    """A fresh copy of the specification's example with ``invoiceNumber`` set."""
-    body = copy.deepcopy(SPEC_BODY)
-    body["invoiceNumber"] = number
-    body.update(overrides)
-    return body
 
 
 def api_headers(key: str, network: str = "test", **extra: str) -> dict[str, str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import api_headers, buyer, create, create_request, fetch, invoice_body, seller
+from .conftest import api_headers, buyer, create, create_request, fetch, seller
 
 
 async def test_bare_api_key_authenticates(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from reqfin_async.sandbox import BuyerScript, Sandbox
 from reqfin_async.sandbox.state import parse_iso
+from tests.specbody import invoice_body
 
-from .conftest import create_request, invoice_body, seller, wait_for_status, wait_until
+from .conftest import create_request, seller, wait_for_status, wait_until
 
 
 def quick(behaviour: str | None = None) -> BuyerScript:

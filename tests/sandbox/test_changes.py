@@ -8,8 +8,9 @@ from typing import Any
 import aiohttp
 
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import buyer, create, create_request, fetch, invoice_body, seller, wait_for_status
+from .conftest import buyer, create, create_request, fetch, seller, wait_for_status
 
 
 async def change(

@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 
 from reqfin_async.sandbox import ChaosConfig, Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import invoice_body, seller
+from .conftest import seller
 
 
 def chaos(kind: str, *, slow_s: float = 1.5, retry_after_s: int = 1) -> ChaosConfig:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import create_request, fetch, invoice_body, seller
+from .conftest import create_request, fetch, seller
 
 
 async def set_status(

@@ -9,8 +9,9 @@ from urllib.parse import quote
 import aiohttp
 
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import buyer, create, create_request, fetch, invoice_body, seller
+from .conftest import buyer, create, create_request, fetch, seller
 
 
 def numbers(invoices: list[dict[str, Any]]) -> list[str]:

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 
 from reqfin_async.sandbox import BuyerScript, Sandbox, SandboxConfig, run_sandbox
+from tests.specbody import invoice_body
 
-from .conftest import create, invoice_body, seller
+from .conftest import create, seller
 
 
 async def test_port_zero_picks_a_free_loopback_port() -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reqfin_async.sandbox.validation import check_invoice
-
-from .conftest import SPEC_BODY
+from tests.specbody import SPEC_BODY
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2024, 1, 1, tzinfo=UTC)

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 
 from reqfin_async.sandbox import Sandbox
+from tests.specbody import invoice_body
 
-from .conftest import create_request, invoice_body, seller, wait_until
+from .conftest import create_request, seller, wait_until
 
 
 @dataclass
