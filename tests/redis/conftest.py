@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from reqfin_async.models.invoice import InvoiceStatus
 from reqfin_async.poller.events import FinishReason, WatchResult
 from reqfin_async.poller.stores.redis import RedisWatchStore
-from tests.redis_server import RedisServer, RedisServerNotFoundError
+from tests.redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
 
 # Short enough that a test waits a lease out quickly, long enough for a few round trips.
 LEASE_S = 0.3
@@ -42,11 +42,15 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def own_redis_server() -> Iterator[RedisServer]:
-    """A server of the test's own, which it may stop and restart."""
-    server = _server()
-    if not server.can_restart:
-        pytest.skip("REDIS_URL is set: stopping that server is not for the tests to do")
-    with server:
+    """A server of the test's own, which it may stop and restart.
+
+    Always started from the binary found, even when ``REDIS_URL`` names a shared
+    server: stopping that one is not for the tests to do.
+    """
+    binary = find_redis_server()
+    if binary is None:
+        pytest.fail(str(RedisServerNotFoundError()), pytrace=False)
+    with RedisServer(binary) as server:
         yield server
 
 
