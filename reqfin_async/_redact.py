@@ -38,40 +38,72 @@ _SECRET_KEYS = frozenset(
     }
 )
 
-# `token=...` in query strings and form bodies, `Bearer ...` in headers, and
-# JSON-ish `"access_token": "..."` pairs inside free text such as error bodies.
-_QUERY_SECRET = re.compile(
-    r"(?i)\b(token|access_token|refresh_token|id_token|client_secret|code|code_verifier)=([^&\s\"'<>]+)"
-)
+# `token=...` (any secret name) in query strings and form bodies, `Bearer ...` in
+# headers, a bare `Authorization: <key>` header line, and JSON-ish `"apiKey": "..."`
+# pairs inside free text such as error bodies (any key `is_secret_key` names but
+# `code`, which in free text is far more often an error code than an OAuth one).
+_QUERY_PAIR = re.compile(r"(?<![\w\-])([A-Za-z][\w\-.]*)=([^&\s\"'<>]+)")
+# The password of a URL's user info: `https://user:secret@host/`.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)([^@\s/]+)@")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
-_JSON_SECRET = re.compile(
-    r"(?i)([\"']?(?:access_token|refresh_token|id_token|client_secret|accessToken|refreshToken|"
-    r"clientSecret|authorization|token)[\"']?\s*[:=]\s*[\"'])([^\"']+)([\"'])"
+_HEADER_SECRET = re.compile(
+    r"(?i)\b((?:proxy-)?authorization:[ \t]*)(\"[^\"\r\n]*\"|'[^'\r\n]*'|[^\s\"'][^\r\n]*)"
 )
+# key, then a value quoted with " or ' that runs to the same quote (an apostrophe
+# inside a "..." value, or an escaped quote, does not end it).
+_QUOTED_PAIR = re.compile(r"([\"']?)([A-Za-z][\w\-]*)\1(\s*[:=]\s*)([\"'])((?:\\.|(?!\4)[^\\])*)\4")
+# Names that end like these hold secrets too: `sessionToken`, `X-Api-Key`, `db_password`.
+_SECRET_SUFFIXES = ("token", "secret", "password", "apikey")
 
 
 def is_secret_key(key: str) -> bool:
     """Whether a header, field or query name holds a secret."""
-    return key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS
+    normalized = key.lower().replace("-", "").replace("_", "")
+    return normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
+
+
+def _query_pair(match: re.Match[str]) -> str:
+    # In a query or a form, `code` is the OAuth authorization code: a secret.
+    if not is_secret_key(match.group(1)):
+        return match.group(0)
+    return f"{match.group(1)}={REDACTED}"
+
+
+def _quoted_pair(match: re.Match[str]) -> str:
+    key = match.group(2)
+    if key.lower() == "code" or not is_secret_key(key):
+        return match.group(0)
+    quote, value_quote = match.group(1), match.group(4)
+    return f"{quote}{key}{quote}{match.group(3)}{value_quote}{REDACTED}{value_quote}"
 
 
 def redact_text(text: str) -> str:
     """Hide every secret that free text (a URL, an error body, a message) may contain."""
     if not text:
         return text
-    text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = redact_url(text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _JSON_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+    text = _HEADER_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return _QUOTED_PAIR.sub(_quoted_pair, text)
+
+
+def redact_preview(text: str, max_chars: int) -> str:
+    """``text`` redacted, then cut to ``max_chars`` (in that order: a cut could
+    split a secret from the pattern that finds it)."""
+    text = redact_text(text)
+    return text[:max_chars] + "…" if len(text) > max_chars else text
 
 
 def redact_url(url: str) -> str:
-    """A URL or path with its secret query values hidden.
+    """A URL or path with its secret query values (and user-info password) hidden.
 
     ``/pay?token=abc`` → ``/pay?token=[redacted]``.
     """
-    if "=" not in url:
-        return url
-    return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", url)
+    if "=" in url:
+        url = _QUERY_PAIR.sub(_query_pair, url)
+    if "@" in url:
+        url = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", url)
+    return url
 
 
 def redact_value(key: str, value: Any) -> Any:

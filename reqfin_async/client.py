@@ -69,8 +69,6 @@ class RequestFinanceClient:
         if session is not None and connector is not None:
             raise ValueError("pass either a session or a connector, not both")
         check_base_url(base_url)
-        if organization is not None and not organization.strip():
-            raise ValueError("organization must be a non-empty id or None")
         limiter = rate_limit if isinstance(rate_limit, RateLimiter) else None
         if rate_limit is True:
             limiter = RateLimiter()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._redact import redact_text, redact_url
+from ._redact import redact_preview, redact_text, redact_url
 
 __all__ = [
     "RequestFinanceError",
@@ -281,11 +281,7 @@ def status_error(
 def _preview(body: Any) -> str:
     if body is None or body in ("", b""):
         return ""
-    text = body if isinstance(body, str) else repr(body)
-    text = redact_text(text)
-    if len(text) > _BODY_PREVIEW_CHARS:
-        text = text[:_BODY_PREVIEW_CHARS] + "…"
-    return text
+    return redact_preview(body if isinstance(body, str) else repr(body), _BODY_PREVIEW_CHARS)
 
 
 def _fields_named_in(body: Any) -> list[str]:

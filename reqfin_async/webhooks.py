@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +23,10 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
+from ._callbacks import call_back
 from ._log import get_logger
 from ._receive import read_limited
+from ._timestamps import from_unix_ms
 from .errors import RequestFinanceError, WebhookSignatureError
 from .models._base import OpenStrEnum, ResponseStruct
 from .models.invoice import Invoice
@@ -122,7 +123,10 @@ def _timestamp(value: int | float | str) -> datetime:
         except ValueError:
             raise WebhookPayloadError(f"unreadable webhook timestamp {value!r}") from None
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(value / 1000.0, UTC)
+    at = from_unix_ms(value)
+    if at is None:
+        raise WebhookPayloadError(f"webhook timestamp out of range: {value!r}")
+    return at
 
 
 def parse_webhook(body: bytes, signature: str | None, secret: str | Sequence[str]) -> WebhookEvent:
@@ -175,9 +179,7 @@ def webhook_handler(
             _log.warning("webhook_malformed", reason=str(exc))
             return web.json_response({"error": "malformed webhook body"}, status=400)
         try:
-            outcome = on_event(event)
-            if inspect.isawaitable(outcome):
-                await outcome
+            await call_back(on_event, event)
         except Exception as exc:
             _log.error("webhook_handler_failed", webhook_event=event.event.value, error=repr(exc))
             return web.json_response({"error": "handler failed"}, status=500)

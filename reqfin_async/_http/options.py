@@ -123,6 +123,9 @@ class RequestOptions:
     client_timeout: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.organization is not None and not self.organization.strip():
+            # "" would silently mean "no organization", and " " be sent as is.
+            raise ValueError("organization must be a non-empty id or None")
         object.__setattr__(self, "client_timeout", self.timeout.to_aiohttp())
 
     def replace(

@@ -107,11 +107,6 @@ class RateLimiter:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    @property
-    def learned(self) -> bool:
-        """Whether an answer has come (so whether a budget is advertised is known)."""
-        return self._learned
-
     def state(self) -> RateLimitState:
         now = self._clock()
         self._roll_window(now)
@@ -190,12 +185,23 @@ class RateLimiter:
                     try:
                         await anyio.sleep(slot - now)
                     except BaseException:
-                        self.release()
+                        self._give_back(slot, slot + spacing)
                         raise
                 return
             self._remaining -= 1
             break
         self._in_flight += 1
+
+    def _give_back(self, slot: float, slot_end: float) -> None:
+        # A paced caller cancelled before its slot came: the call was never sent,
+        # so its unit of budget (and its slot, when still the newest) is free again.
+        self.release()
+        if self._remaining is not None:
+            self._remaining += 1
+            if self._limit is not None:
+                self._remaining = min(self._remaining, self._limit)
+        if self._next_slot == slot_end:
+            self._next_slot = slot
 
     async def _wait_for_change(self) -> None:
         self._waiting += 1
@@ -217,7 +223,10 @@ class RateLimiter:
         self._signal()
 
     def update(self, headers: Mapping[str, str]) -> None:
-        """Learn the budget from an answer's ``X-Rate-Limit-*`` headers."""
+        """Learn the budget from an answer's ``X-Rate-Limit-*`` headers.
+
+        Called before :meth:`release` for that call: it still counts as in flight.
+        """
         # On every answer: parsing kept to three lookups and three float().
         remaining_value = _number(headers.get(_REMAINING))
         if not self._learned:
@@ -265,6 +274,6 @@ class RateLimiter:
         one endpoint or a passing fault, and the next answer's headers say what
         is really left.
         """
-        if seconds <= 0 or math.isnan(seconds):
+        if not 0 < seconds < math.inf:
             return
         self._paused_until = max(self._paused_until, self._clock() + seconds)

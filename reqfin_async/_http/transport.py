@@ -18,7 +18,6 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from .._log import debug_enabled, get_logger
-from .._redact import redact_url
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -26,7 +25,7 @@ from ..errors import (
     ClientClosedError,
     status_error,
 )
-from .options import RequestOptions
+from .options import RequestOptions, RetryPolicy
 from .ratelimit import RateLimiter
 from .retry import Safety, is_retryable, parse_retry_after, retry_delay
 
@@ -39,7 +38,6 @@ Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 DEFAULT_MAX_CONNECTIONS = 100
 _MAX_HEADER_SETS = 32
-_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 _log = get_logger()
 
 
@@ -80,6 +78,13 @@ def decode_body(content: bytes, content_type: str | None) -> Any:
         except msgspec.DecodeError:
             pass
     return content.decode("utf-8", errors="replace")
+
+
+def _is_dropped(exc: BaseException) -> bool:
+    """A connection that broke under a request (not one that could not be opened)."""
+    return isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+    ) and not isinstance(exc, aiohttp.ClientConnectorError)
 
 
 def _classify_failure(
@@ -234,7 +239,6 @@ class Transport:
         safety: Safety = Safety.IDEMPOTENT,
     ) -> Response:
         """Send one call, retrying what the policy allows; return a 2xx/3xx answer or raise."""
-        session = self._ensure_session()
         url = self.base_url + path
         policy = options.retry
         timeout = options.client_timeout
@@ -257,17 +261,23 @@ class Transport:
             retry_after: float | None = None
             try:
                 try:
+                    # Looked up on every attempt, after every wait: the client may
+                    # have been closed during a backoff or a token refresh.
+                    session = self._ensure_session()
                     async with session.request(
                         method, url, params=params, data=body, headers=headers, timeout=timeout
                     ) as resp:
                         content = await resp.read()
+                        if limiter is not None:
+                            # Before release(): the limiter discounts the calls still in flight.
+                            limiter.update(resp.headers)
                 finally:
                     if limiter is not None:
                         limiter.release()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 error, retryable, failure = _classify_failure(exc, method, path, options, safety)
                 self._log_failure(method, path, attempt, started, failure)
-                if retryable and not dropped_once and isinstance(exc, _DROPPED):
+                if retryable and not dropped_once and _is_dropped(exc):
                     # Most often a pooled keep-alive connection the server had closed:
                     # resend at once, as HTTP/1.1 allows for idempotent requests.
                     dropped_once = True
@@ -279,13 +289,11 @@ class Transport:
                 status = resp.status
                 resp_headers = resp.headers
                 stats.by_status[status] = stats.by_status.get(status, 0) + 1
-                if limiter is not None:
-                    limiter.update(resp_headers)
                 if debug_enabled():
                     _log.debug(
                         "http_request",
                         method=method,
-                        path=redact_url(path),
+                        path=path,  # the log's processor redacts it
                         status=status,
                         attempt=attempt,
                         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -297,7 +305,9 @@ class Transport:
                 if status == 429:
                     stats.rate_limited += 1
                     if limiter is not None and retry_after is not None:
-                        limiter.pause(retry_after)
+                        # Every caller waits, but never longer than a retry would: a
+                        # server asking for an hour must not freeze the client for one.
+                        limiter.pause(min(retry_after, policy.retry_after_cap_s))
                 if status == 401 and self.auth.refreshable and not refreshed:
                     # Only the token that failed is dropped; the call is tried once more.
                     refreshed = True
@@ -315,20 +325,47 @@ class Transport:
                 )
                 retryable = is_retryable(status, safety, retry_after)
             stats.errors += 1
-            delay = retry_delay(policy, attempt, retry_after, self._rng) if retryable else None
+            delay = (
+                self._next_retry(
+                    policy,
+                    attempt,
+                    retry_after,
+                    method,
+                    path,
+                    type(error).__name__,
+                    getattr(error, "status_code", None),
+                )
+                if retryable
+                else None
+            )
             if delay is None:
                 raise error
-            stats.retries += 1
+            await anyio.sleep(delay)
+
+    def _next_retry(
+        self,
+        policy: RetryPolicy,
+        attempt: int,
+        retry_after: float | None,
+        method: str,
+        path: str,
+        reason: str,
+        status: int | None,
+    ) -> float | None:
+        """The wait before the next attempt, counted and logged; ``None`` when none is left."""
+        delay = retry_delay(policy, attempt, retry_after, self._rng)
+        if delay is not None:
+            self.stats.retries += 1
             _log.info(
                 "http_retry",
                 method=method,
-                path=redact_url(path),
+                path=path,
                 attempt=attempt,
                 delay_s=round(delay, 3),
-                reason=type(error).__name__,
-                status=getattr(error, "status_code", None),
+                reason=reason,
+                status=status,
             )
-            await anyio.sleep(delay)
+        return delay
 
     def _log_failure(
         self, method: str, path: str, attempt: int, started: float, failure: str
@@ -337,7 +374,7 @@ class Transport:
             _log.debug(
                 "http_request",
                 method=method,
-                path=redact_url(path),
+                path=path,  # the log's processor redacts it
                 status=None,
                 attempt=attempt,
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -357,13 +394,13 @@ class Transport:
         Returns ``(status, decoded body, request id)`` for any answer; raises
         only when no answer came.
         """
-        session = self._ensure_session()
         policy = options.retry
         timeout = options.client_timeout
         headers = {"Accept": "application/json", "User-Agent": self._static_headers["User-Agent"]}
         attempt = 0
         while True:
             attempt += 1
+            session = self._ensure_session()  # closed during a backoff: ClientClosedError
             self.stats.token_requests += 1
             retry_after: float | None = None
             try:
@@ -374,19 +411,33 @@ class Transport:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 error, retryable, _ = _classify_failure(exc, "POST", url, options, safety)
             else:
+                status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                if resp.status >= 500 or resp.status == 429:
-                    retryable = is_retryable(resp.status, safety, retry_after)
-                    delay = retry_delay(policy, attempt, retry_after, self._rng)
-                    if retryable and delay is not None:
-                        await anyio.sleep(delay)
-                        continue
-                return (
-                    resp.status,
+                answer = (
+                    status,
                     decode_body(content, resp.content_type),
                     resp.headers.get("x-request-id"),
                 )
-            delay = retry_delay(policy, attempt, retry_after, self._rng) if retryable else None
+                # The caller turns the last answer into an error; transient ones are retried.
+                if status >= 400:
+                    self.stats.errors += 1
+                if not is_retryable(status, safety, retry_after):
+                    return answer
+                delay = self._next_retry(
+                    policy, attempt, retry_after, "POST", url, f"status {status}", status
+                )
+                if delay is None:
+                    return answer
+                await anyio.sleep(delay)
+                continue
+            self.stats.errors += 1
+            delay = (
+                self._next_retry(
+                    policy, attempt, retry_after, "POST", url, type(error).__name__, None
+                )
+                if retryable
+                else None
+            )
             if delay is None:
                 raise error
             await anyio.sleep(delay)

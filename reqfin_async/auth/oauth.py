@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import msgspec
 
+from .._callbacks import call_back
 from .._http.options import RequestOptions, RetryPolicy, Timeout
 from .._http.retry import Safety
 from .._log import get_logger
@@ -92,27 +92,25 @@ class OAuthAuth(Auth, abc.ABC):
             timeout=Timeout.coerce(timeout), retry=RetryPolicy.coerce(retry)
         )
         self._clock = clock
-        self._access_token: str | None = None
+        # The header value, built once per token: the same string object on every
+        # request also keeps the transport's header cache lookups cheap.
+        self._authorization: str | None = None
         self._valid_until = 0.0
         self._refreshing: asyncio.Task[str] | None = None
 
     # -- the cache -----------------------------------------------------------
-    def _current(self) -> str | None:
-        if self._access_token is not None and self._clock() < self._valid_until:
-            return self._access_token
-        return None
-
     def _store(self, tokens: TokenSet) -> None:
-        self._access_token = tokens.access_token
+        self._authorization = f"Bearer {tokens.access_token}"
         self._valid_until = self._clock() + token_lifetime_s(tokens.expires_in)
 
     def current(self) -> str | None:
-        token = self._current()
-        return f"Bearer {token}" if token is not None else None
+        if self._authorization is not None and self._clock() < self._valid_until:
+            return self._authorization
+        return None
 
     async def authorization(self, http: FormPoster) -> str:
-        token = self._current()
-        if token is None:
+        value = self.current()
+        if value is None:
             task = self._refreshing
             if task is None or task.done():
                 task = asyncio.ensure_future(self._refresh(http))
@@ -120,12 +118,12 @@ class OAuthAuth(Auth, abc.ABC):
                 # "exception was never retrieved"; the callers still get it.
                 task.add_done_callback(_retrieve)
                 self._refreshing = task
-            token = await asyncio.shield(task)
-        return f"Bearer {token}"
+            value = f"Bearer {await asyncio.shield(task)}"
+        return value
 
     def invalidate(self, value: str) -> None:
-        if self._access_token is not None and value == f"Bearer {self._access_token}":
-            self._access_token = None
+        if self._authorization is not None and value == self._authorization:
+            self._authorization = None
             self._valid_until = 0.0
 
     async def _refresh(self, http: FormPoster) -> str:
@@ -310,6 +308,4 @@ class RefreshTokenAuth(OAuthAuth):
         if self._on_refresh is not None:
             # Hand over the complete set: without rotation the answer omits the refresh token.
             complete = msgspec.structs.replace(tokens, refresh_token=self._refresh_token)
-            outcome = self._on_refresh(complete)
-            if inspect.isawaitable(outcome):
-                await outcome
+            await call_back(self._on_refresh, complete)

@@ -78,6 +78,13 @@ def test_a_blank_organization_is_refused() -> None:
         make(organization="  ")
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_view_with_a_blank_organization_is_refused(blank: str) -> None:
+    # "" would otherwise send no X-Organization at all, silently.
+    with pytest.raises(ValueError, match="organization"):
+        make().with_options(organization=blank)
+
+
 async def test_a_session_and_a_connector_together_are_refused() -> None:
     connector = aiohttp.TCPConnector()
     async with aiohttp.ClientSession() as session:
