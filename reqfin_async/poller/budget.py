@@ -30,7 +30,7 @@ import anyio
 
 from .._http.ratelimit import RateLimiter
 
-__all__ = ["RequestKind", "Budget", "BudgetGate", "PRIORITY_KINDS", "SHARED_KINDS"]
+__all__ = ["RequestKind", "Budget", "BudgetGate", "PRIORITY_KINDS"]
 
 # Unspent tokens may pile up to this share of a window's budget: a burst that
 # short runs (a test, a first sweep) use at once. It never exceeds the budget
@@ -50,7 +50,6 @@ class RequestKind(enum.StrEnum):
 
 
 PRIORITY_KINDS = (RequestKind.CONFIRM, RequestKind.DUE)
-SHARED_KINDS = (RequestKind.SWEEP, RequestKind.POLL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +123,15 @@ class BudgetGate:
     # -- the rate ------------------------------------------------------------------
     def rate(self) -> float | None:
         """Requests per second the poller may send now; ``None`` when not metered."""
+        metering = self._metering()
+        return metering[0] if metering is not None else None
+
+    def _metering(self) -> tuple[float, float] | None:
+        """``(rate, bucket capacity)`` now, from one look at the limiter; ``None``
+        when not metered."""
         if self._budget is not None:
-            return self._budget.rate * self._share
+            calls = self._budget.calls * self._share
+            return self._budget.rate * self._share, max(1.0, calls * self._burst_share)
         if self._limiter is None:
             return None
         state = self._limiter.state()
@@ -135,28 +141,17 @@ class BudgetGate:
         kept = (1.0 - self._share) * state.limit
         left = max(0.0, state.remaining - kept - 1)
         seconds = max(state.reset_in_s, _MIN_WINDOW_LEFT_S)
+        capacity = min(max(1.0, state.limit * self._share * self._burst_share), max(1.0, left))
         # Nothing left: one request when the window turns (the limiter waits for it).
-        return max(left, 1.0) / seconds
+        return max(left, 1.0) / seconds, capacity
 
     @property
     def metered(self) -> bool:
         return self.rate() is not None
 
     # -- waiting for a token -----------------------------------------------------------
-    def _capacity(self) -> float:
-        if self._budget is not None:
-            return max(1.0, self._budget.calls * self._share * self._burst_share)
-        assert self._limiter is not None  # metered without a budget: the limiter knows
-        state = self._limiter.state()
-        capacity = max(1.0, (state.limit or 0) * self._share * self._burst_share)
-        if state.remaining is not None:
-            kept = (1.0 - self._share) * (state.limit or 0)
-            capacity = min(capacity, max(1.0, state.remaining - kept - 1))
-        return capacity
-
-    def _refill(self, rate: float) -> float:
+    def _refill(self, rate: float, capacity: float) -> float:
         now = self._clock()
-        capacity = self._capacity()
         if self._tokens is None:
             self._tokens = capacity
         else:
@@ -192,8 +187,8 @@ class BudgetGate:
         ``kind`` is asked again when the token is granted, so a waiter whose
         best work changed meanwhile (a confirmation arrived) is served as such.
         """
-        rate = self.rate()
-        if rate is None and self._shared_reserve is None:
+        metering = self._metering()
+        if metering is None and self._shared_reserve is None:
             granted = kind()
             self.spent[granted] += 1
             return granted
@@ -201,25 +196,28 @@ class BudgetGate:
         self._waiters.append(waiter)
         try:
             while True:
-                if self._shared_reserve is not None and await self._shared_turn(waiter):
+                if self._shared_reserve is not None:
+                    if await self._shared_turn(waiter):
+                        break
+                    metering = self._metering()  # the store was asked: time went by
+                if metering is None:
                     break
-                rate = self.rate()
-                if rate is None:
-                    break
-                tokens = self._refill(rate)
+                rate, capacity = metering
+                tokens = self._refill(rate, capacity)
+                changed = self._changed
                 if tokens >= 1.0:
                     if self._choose() is waiter:
                         self._tokens = tokens - 1.0
                         break
-                    changed = self._changed
                     await changed.wait()  # the chosen one takes it, then signals
-                    continue
-                changed = self._changed
-                with anyio.move_on_after((1.0 - tokens) / rate):
-                    await changed.wait()
+                else:
+                    with anyio.move_on_after((1.0 - tokens) / rate):
+                        await changed.wait()
+                metering = self._metering()
         finally:
             self._waiters.remove(waiter)
-            self._signal()
+            if self._waiters:  # no one else waits: a fresh Event would go unused
+                self._signal()
         granted = kind()
         self.spent[granted] += 1
         return granted

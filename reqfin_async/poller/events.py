@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, Self, TypeVar
 
 import anyio
@@ -20,11 +20,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..models.invoice import Invoice, InvoiceStatus
 
-__all__ = ["FinishReason", "StatusChange", "WatchResult", "EventHub", "Subscription"]
+__all__ = ["FinishReason", "StatusChange", "WatchResult", "EventHub", "Subscription", "utc_at"]
 
 T = TypeVar("T")
 
 DEFAULT_BUFFER = 1024
+
+
+def utc_at(ts: float) -> datetime:
+    """An aware UTC datetime for a Unix timestamp (events carry aware times)."""
+    return datetime.fromtimestamp(ts, UTC)
 
 
 class FinishReason(enum.StrEnum):
@@ -118,10 +123,6 @@ class EventHub(Generic[T]):
         self._senders: list[MemoryObjectSendStream[T]] = []
         self._until_idle: list[MemoryObjectSendStream[T]] = []
         self._closed = False
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._senders)
 
     def subscribe(self, *, until_idle: bool = False, idle_now: bool = False) -> Subscription[T]:
         """A new subscription; with ``until_idle`` it ends at the next :meth:`end_idle`."""

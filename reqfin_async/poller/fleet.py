@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import anyio
 
@@ -41,6 +41,15 @@ _RETRY_MAX_S = 2.0
 _DEADLINE_RESOLUTION_S = 0.005
 
 
+class _Parked(NamedTuple):
+    """A watch handed back, waiting to be written; its changes are reported once it is."""
+
+    record: WatchRecord
+    delay_s: float
+    lease: int | None  # the lease it was polled under (None: not held then)
+    changes: list[StatusChange]
+
+
 class FleetHost(Protocol):
     """What the fleet link needs of its poller."""
 
@@ -51,6 +60,8 @@ class FleetHost(Protocol):
     async def remote_event(self, event: FleetEvent) -> None: ...
 
     async def emit_now(self, change: StatusChange) -> None: ...
+
+    def fleet_idle(self) -> None: ...
 
 
 class FleetLink:
@@ -76,17 +87,18 @@ class FleetLink:
         # that call's answer must not end.
         self._lease_of: dict[str, int] = {}
         self._numbers = itertools.count(1)
-        self._outbox: list[tuple[WatchRecord, float, int | None]] = []
+        self._outbox: list[_Parked] = []
+        self._writing: list[_Parked] = []  # the batch being written now
         self._kick = anyio.Event()
         self._flush_kick = anyio.Event()
-        # Changes observed here, reported once their watch's new status is stored.
+        # Changes observed here and not yet handed back with their watch (which then
+        # carries them: they are reported once its new status is stored).
         self._deferred: dict[str, list[StatusChange]] = {}
         # The latest answer's budget headers, for the fleet (written with the next flush).
         self._budget: tuple[int | None, int, float | None] | None = None
         self.connected = True
         self.active = 0  # fleet-wide, refreshed every second
-        self.claimed = 0
-        self.lost = 0
+        self._zero_counts = 0  # consecutive counts that found no active watch
 
     @property
     def owner(self) -> str:
@@ -94,7 +106,13 @@ class FleetLink:
 
     def kick(self) -> None:
         """New work may be due (watches added, a confirmation requested)."""
+        self._zero_counts = 0
         self._kick.set()
+
+    @property
+    def idle(self) -> bool:
+        """Whether the whole fleet has had no active watch for a count period."""
+        return self._zero_counts >= 2
 
     def _went_offline(self, error: BaseException) -> None:
         if self.connected:
@@ -120,7 +138,6 @@ class FleetLink:
                     for claim in claims:
                         self.held[claim.record.key] = claim.lease_until
                         self._lease_of[claim.record.key] = next(self._numbers)
-                        self.claimed += 1
                         self._host.adopt_claim(claim)
                     if len(claims) == room:
                         continue  # more may be due: take them while there is room
@@ -180,8 +197,8 @@ class FleetLink:
             return
         del self.held[key]
         self._lease_of.pop(key, None)
-        self._deferred.pop(key, None)  # not stored: the next holder reports it
-        self.lost += 1
+        # Its changes stay with its queued reschedule, which is still written: the store
+        # applies it (and they are reported) unless another poller took the watch.
         self._host.drop_local(key)
         self.kick()  # room for another claim
 
@@ -227,8 +244,13 @@ class FleetLink:
 
     # -- handing watches back -----------------------------------------------------------
     def park(self, record: WatchRecord, delay_s: float) -> None:
-        """Queue a watch's next due time for the store (written within 50 ms)."""
-        self._outbox.append((record, max(0.0, delay_s), self._lease_of.get(record.key)))
+        """Queue a watch's next due time for the store (written within 50 ms).
+
+        The changes deferred for it go with it: reported once this write is applied.
+        """
+        changes = self._deferred.pop(record.key, [])
+        lease = self._lease_of.get(record.key)
+        self._outbox.append(_Parked(record, max(0.0, delay_s), lease, changes))
         self._flush_kick.set()
 
     async def run_flush(self) -> None:
@@ -243,51 +265,58 @@ class FleetLink:
         await self._share_budget()
         items, self._outbox = self._outbox, []
         # A reschedule from an older lease of a watch claimed again since must not end
-        # the new lease. One whose lease was let go is still written: the store applies
-        # it only if no other poller took the watch meanwhile (it keeps the status seen).
-        current = []
-        for item in items:
-            if self._lease_of.get(item[0].key) in (item[2], None):
-                current.append(item)
-            else:
-                # Not written: the watch's new lease polls it again and reports it once.
-                self._deferred.pop(item[0].key, None)
-        items = current
+        # the new lease: it is not written, and the store keeps the status it had, so
+        # the new lease sees the change again and reports it once. One whose lease was
+        # let go is still written: the store applies it only if no other poller took
+        # the watch meanwhile.
+        items = [p for p in items if self._lease_of.get(p.record.key) in (p.lease, None)]
         if not items:
             return
+        self._writing = items
         try:
-            lost = set(await self.store.reschedule([(r, d) for r, d, _ in items]))
+            lost = set(await self.store.reschedule([(p.record, p.delay_s) for p in items]))
         except (ConnectionError, OSError) as error:
+            self._writing = []
             self._went_offline(error)
             now = self._clock()
             # Keep what can still be written within its lease; the rest is the
             # next holder's (the watch is still in the store, nothing is lost).
-            for record, delay, lease in items:
-                if lease is None or self._lease_of.get(record.key) != lease:
-                    self._deferred.pop(record.key, None)
+            for parked in items:
+                key = parked.record.key
+                if parked.lease is None or self._lease_of.get(key) != parked.lease:
                     continue  # let go already
-                if self.held[record.key] > now:
-                    self._outbox.append((record, delay, lease))
+                if self.held[key] > now:
+                    self._outbox.append(parked)
                 else:
-                    self._drop(record.key, lease)
+                    self._drop(key, parked.lease)
             if self._outbox:
                 self._flush_kick.set()
                 await anyio.sleep(min(_RETRY_MAX_S, self.store.lease_s / 4))
             return
+        self._writing = []
         self._back_online()
-        for record, _, lease in items:
-            self._handed_back(record.key, lease)
-            changes = self._deferred.pop(record.key, [])
-            if record.key not in lost:
-                for change in changes:  # its new status is stored: report it now
+        for parked in items:
+            self._handed_back(parked.record.key, parked.lease)
+            if parked.record.key not in lost:
+                for change in parked.changes:  # its new status is stored: report it now
                     await self._host.emit_now(change)
 
     def defer_change(self, change: StatusChange) -> None:
         """Report ``change`` after the watch's reschedule is written (see ``flush``)."""
         self._deferred.setdefault(change.key, []).append(change)
 
+    def take_deferred(self, key: str) -> list[StatusChange]:
+        """The changes of ``key`` still waiting: its watch finishes, and reports them."""
+        changes: list[StatusChange] = []
+        for parked in (*self._writing, *self._outbox):  # oldest first
+            if parked.record.key == key:
+                changes += parked.changes
+                parked.changes.clear()
+        return changes + self._deferred.pop(key, [])
+
     def forget(self, key: str) -> None:
         """The watch finished here: it is no longer held."""
+        self._deferred.pop(key, None)
         self._lease_of.pop(key, None)
         if self.held.pop(key, None) is not None:
             self.kick()  # room for another claim
@@ -332,4 +361,10 @@ class FleetLink:
                 self.active = await self.store.count_active()
             except (ConnectionError, OSError) as error:
                 self._went_offline(error)
+            else:
+                self._zero_counts = self._zero_counts + 1 if self.active == 0 else 0
+                if self.idle:
+                    # Idle for a whole count period: the last outcome's event, published
+                    # right after the store recorded it, has reached us by now.
+                    self._host.fleet_idle()
             await anyio.sleep(_COUNT_EVERY_S)

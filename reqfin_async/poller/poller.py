@@ -12,13 +12,13 @@ When many watched invoices are visible to the account, sweeps of
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import math
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -26,13 +26,14 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._callbacks import call_back
 from .._http.options import RetryPolicy
 from .._log import get_logger
 from ..errors import RateLimitError, RequestFinanceError
 from ..models.invoice import Invoice, InvoiceStatus
 from .budget import Budget, BudgetGate, RequestKind
 from .codec import decode_change, decode_result, encode_change, encode_result
-from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult
+from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult, utc_at
 from .fleet import FleetLink
 from .plan import Plan, make_plan
 from .schedule import IntervalPolicy, TimerWheel
@@ -64,10 +65,6 @@ class PollerClosedError(RequestFinanceError, RuntimeError):
     """The poller stopped before the watch waited on finished."""
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _last_event_at(invoice: Invoice, default: float) -> float:
     """When the invoice last changed, by its events and payment date, else ``default``."""
     moments = [e.date for e in invoice.events if e.date is not None]
@@ -80,12 +77,6 @@ def _last_event_at(invoice: Invoice, default: float) -> float:
 
 def _ts(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
-
-
-async def _call(callback: Callable[[object], Awaitable[None] | None], value: object) -> None:
-    outcome = callback(value)
-    if inspect.isawaitable(outcome):
-        await outcome
 
 
 class StatusPoller:
@@ -191,7 +182,6 @@ class StatusPoller:
             min_watches=sweep_min_watches,
             efficiency=sweep_efficiency,
         )
-        self._sweep_min_watches = sweep_min_watches
         self._plan = make_plan(
             rate=None,
             reserved_rate=0.0,
@@ -236,9 +226,14 @@ class StatusPoller:
         if self._state != "new":
             raise RuntimeError("a StatusPoller runs once: create a new one")
         await self._store.open()
-        now = self._clock()
-        for record in await self._store.load_active():
-            self._adopt(record, now)
+        try:
+            now = self._clock()
+            for record in await self._store.load_active():
+                self._adopt(record, now)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._store.close()
+            raise
         send, receive = anyio.create_memory_object_stream[Watch](0)
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -349,23 +344,29 @@ class StatusPoller:
             if record.key in wanted and record.key not in self._watches:
                 self._adopt(record, now)
                 accepted.append(record.key)
-        if accepted and len(self._watches) >= self._sweep_min_watches:
+        if accepted and len(self._watches) >= self._sweeper.min_watches:
             self._sweeper.kick()
         return accepted
 
-    def _adopt(self, record: WatchRecord, now: float) -> None:
+    @staticmethod
+    def _watch_from(record: WatchRecord, now: float) -> Watch:
         watch = Watch(record.key, record.due_at, record.changed_at or now)
         watch.created_at = record.created_at
+        watch.failures = record.failures
         if record.status is not None:
             watch.status = record.status
             watch.flags |= Watch.KNOWN
+        return watch
+
+    def _adopt(self, record: WatchRecord, now: float) -> None:
+        watch = self._watch_from(record, now)
         if not self._watches:
             self._idle = anyio.Event()
         self._watches[record.key] = watch
         self.schedule(watch, now + self._first_delay())
 
     def _first_delay(self) -> float:
-        if self._sweeper.enabled and len(self._watches) >= self._sweep_min_watches:
+        if self._sweeper.enabled and len(self._watches) >= self._sweeper.min_watches:
             # Many watches: the next sweep will most likely read them all at once, so
             # their own first GET waits for it. The sweeper polls at once those it
             # cannot see, and all of them when it decides not to sweep; this later
@@ -403,27 +404,37 @@ class StatusPoller:
         self._check_running()
         invoice = event.invoice
         watch = self._watches.get(invoice.request_id or "") or self._watches.get(invoice.id)
-        if watch is None and self._fleet is not None:
-            # Not held here: the store makes it due at once for whichever poller.
+        if watch is not None and watch.has(Watch.FINISHED):
+            watch = None
+        if watch is not None and watch.has(Watch.KNOWN) and invoice.status == watch.status:
+            self._pushed += 1
+            return True  # nothing new
+        if self._fleet is not None:
+            # Through the store, even for a watch held here: the flag outlives the
+            # hand-back of a poll under way, and whichever poller holds it next
+            # confirms at once.
             keys = [k for k in (invoice.request_id, invoice.id) if k]
             watched = await self._fleet.store.request_confirm(keys)
             if watched:
                 self._pushed += 1
                 self._fleet.kick()
             return bool(watched)
-        if watch is None or watch.has(Watch.FINISHED):
+        if watch is None:
             return False
         self._pushed += 1
-        if watch.has(Watch.KNOWN) and invoice.status == watch.status:
-            return True
         self.confirm(watch)
         return True
 
     async def forget(self, id_or_request_id: str) -> None:
         """Drop a finished watch's recorded outcome, so that the invoice can be watched anew."""
-        if id_or_request_id in self._watches:
+        key = self._aliases.get(id_or_request_id, id_or_request_id)
+        if key in self._watches:
             raise ValueError(f"{id_or_request_id!r} is still watched: unwatch it first")
-        await self._store.forget(id_or_request_id)
+        await self._store.forget(key)
+        # Its other id, merged into it, may be watched anew too.
+        for alias in [a for a, target in self._aliases.items() if target == key]:
+            del self._aliases[alias]
+        self._aliases.pop(id_or_request_id, None)
 
     # -- results and events --------------------------------------------------------
     def changes(self, *, stop_when_idle: bool = False) -> Subscription[StatusChange]:
@@ -433,11 +444,16 @@ class StatusPoller:
         buffer makes the poller wait. The iteration ends when the poller stops,
         or with ``stop_when_idle=True`` once no watch is left.
         """
-        return self._changes.subscribe(until_idle=stop_when_idle, idle_now=not self._watches)
+        return self._changes.subscribe(until_idle=stop_when_idle, idle_now=self._idle_now())
 
     def outcomes(self, *, stop_when_idle: bool = False) -> Subscription[WatchResult]:
         """Every watch result from now on (paid, rejected, ..., overdue, failed)."""
-        return self._outcomes.subscribe(until_idle=stop_when_idle, idle_now=not self._watches)
+        return self._outcomes.subscribe(until_idle=stop_when_idle, idle_now=self._idle_now())
+
+    def _idle_now(self) -> bool:
+        # In a fleet, idle means the whole fleet's watches are done: the fleet link
+        # says so once the store counts none (see fleet_idle).
+        return not self._watches if self._fleet is None else self._fleet.idle
 
     async def wait_final(self, id_or_request_id: str) -> WatchResult:
         """The result of a watch, waiting for it to finish (at once if it already has).
@@ -581,8 +597,7 @@ class StatusPoller:
         if watch.has(Watch.IN_FLIGHT | Watch.FINISHED):
             return  # the poll under way is followed by another (see _worker)
         self._wheel.cancel(watch)
-        if not watch.has(Watch.QUEUED):
-            watch.flags |= Watch.QUEUED
+        watch.flags |= Watch.QUEUED
         self._ready[RequestKind.CONFIRM].append(watch)  # may also sit in another queue
         self._wake.set()
 
@@ -706,12 +721,7 @@ class StatusPoller:
     def adopt_claim(self, claim: Claim) -> None:
         """A watch leased from the fleet's store: poll it."""
         record = claim.record
-        watch = Watch(record.key, record.due_at, record.changed_at or self._clock())
-        watch.created_at = record.created_at
-        watch.failures = record.failures
-        if record.status is not None:
-            watch.status = record.status
-            watch.flags |= Watch.KNOWN
+        watch = self._watch_from(record, self._clock())
         if claim.confirm:
             watch.flags |= Watch.CONFIRM
         overdue = watch.due_at is not None and self._clock() >= watch.due_at
@@ -730,6 +740,11 @@ class StatusPoller:
             # Whatever is under way for it is dropped: its next holder decides.
             watch.flags |= Watch.FINISHED
             watch.flags &= ~Watch.QUEUED
+
+    def fleet_idle(self) -> None:
+        """The fleet's store holds no active watch: end the ``stop_when_idle`` iterations."""
+        self._changes.end_idle()
+        self._outcomes.end_idle()
 
     async def remote_event(self, event: FleetEvent) -> None:
         """An event another poller of the fleet published: to our subscribers too."""
@@ -833,7 +848,7 @@ class StatusPoller:
                 old_status=old,
                 new_status=new,
                 invoice=invoice,
-                at=_utc(now),
+                at=utc_at(now),
             )
         verdict = judge_status(new)
         if verdict.outcome is Outcome.FINISH and verdict.reason is not None:
@@ -845,15 +860,7 @@ class StatusPoller:
                 self.schedule(watch, now + min(left, self._policy.interval_s))
                 return
             if change is not None:
-                change = StatusChange(
-                    key=change.key,
-                    request_id=change.request_id,
-                    old_status=old,
-                    new_status=new,
-                    invoice=invoice,
-                    at=change.at,
-                    final=True,
-                )
+                change = dataclasses.replace(change, final=True)
             await self._finish(watch, verdict.reason, invoice=invoice, change=change)
             return
         if change is not None:
@@ -948,7 +955,7 @@ class StatusPoller:
         self, callback: Callable[..., Awaitable[None] | None], value: object
     ) -> None:
         try:
-            await _call(callback, value)
+            await call_back(callback, value)
         except Exception as exc:  # a user's callback must not stop every other watch
             _log.error(
                 "callback_failed", callback=getattr(callback, "__name__", "?"), error=repr(exc)
@@ -972,10 +979,13 @@ class StatusPoller:
             request_id=invoice.request_id if invoice is not None else None,
             status=watch.status,
             reason=reason,
-            at=_utc(self._clock()),
+            at=utc_at(self._clock()),
             invoice=invoice,
             error=error,
         )
+        # In a fleet, changes seen earlier wait for their status to be stored; the
+        # result stores it, so they are reported with it (or dropped with it).
+        deferred = self._fleet.take_deferred(watch.key) if self._fleet is not None else []
         try:
             # Recorded before it is published: at most one publication, even across
             # restarts, and across a fleet of pollers sharing the store.
@@ -988,6 +998,8 @@ class StatusPoller:
                 # still in the store; its next holder finishes it.
                 fresh = False
             if fresh:
+                for earlier in deferred:
+                    await self.emit_now(earlier)
                 if change is not None:
                     await self._emit(change)
                 self._finished[reason.value] += 1
@@ -1007,5 +1019,6 @@ class StatusPoller:
                 waiter.set()
             if not self._watches:
                 self._idle.set()
-                self._changes.end_idle()
-                self._outcomes.end_idle()
+                if self._fleet is None:
+                    self._changes.end_idle()
+                    self._outcomes.end_idle()

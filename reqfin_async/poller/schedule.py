@@ -4,7 +4,9 @@ The wheel keeps one list per time slot (``resolution_s`` wide) and a heap of
 the slots in use, so scheduling is O(1), dispatching costs O(1) per watch plus
 O(log slots) per slot, and a watch costs one list entry. Rescheduling does
 not search: the old entry goes stale (the watch remembers its current slot)
-and is skipped when its slot comes up.
+and is skipped when its slot comes up. Stale entries far in the future (a
+finished watch's due-date check, weeks away) would hold their watches until
+then, so the wheel is compacted once stale entries outnumber live ones.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .watch import Watch
 __all__ = ["TimerWheel", "IntervalPolicy"]
 
 DEFAULT_RESOLUTION_S = 0.05
+_COMPACT_SLACK = 1024  # below this many stale entries a rebuild is not worth it
 
 
 class TimerWheel:
@@ -30,7 +33,7 @@ class TimerWheel:
         for watch in wheel.pop_due(now): ...
     """
 
-    __slots__ = ("_heap", "_resolution", "_slots", "scheduled")
+    __slots__ = ("_entries", "_heap", "_resolution", "_slots", "scheduled")
 
     def __init__(self, resolution_s: float = DEFAULT_RESOLUTION_S) -> None:
         if resolution_s <= 0:
@@ -39,6 +42,7 @@ class TimerWheel:
         self._slots: dict[int, list[Watch]] = {}
         self._heap: list[int] = []
         self.scheduled = 0  # watches with a live entry
+        self._entries = 0  # live and stale entries in the slots
 
     def schedule(self, watch: Watch, at: float) -> None:
         """Poll ``watch`` at ``at`` (replacing any earlier schedule of it)."""
@@ -47,7 +51,10 @@ class TimerWheel:
             return
         if watch.tick < 0:
             self.scheduled += 1
+        else:
+            self._compact_if_stale()
         watch.tick = tick
+        self._entries += 1
         slot = self._slots.get(tick)
         if slot is None:
             self._slots[tick] = [watch]
@@ -64,6 +71,21 @@ class TimerWheel:
         if watch.tick >= 0:
             watch.tick = -1
             self.scheduled -= 1
+            self._compact_if_stale()
+
+    def _compact_if_stale(self) -> None:
+        # Amortized O(1): a rebuild costs O(entries) and halves them at least.
+        if self._entries <= 2 * self.scheduled + _COMPACT_SLACK:
+            return
+        slots: dict[int, list[Watch]] = {}
+        for tick, watches in self._slots.items():
+            live = [watch for watch in watches if watch.tick == tick]
+            if live:
+                slots[tick] = live
+        self._slots = slots
+        self._heap = list(slots)
+        heapq.heapify(self._heap)
+        self._entries = sum(len(watches) for watches in slots.values())
 
     def pop_due(self, now: float) -> list[Watch]:
         """Every watch whose slot has come, in slot order; they leave the wheel."""
@@ -74,7 +96,9 @@ class TimerWheel:
         heap = self._heap
         while heap and heap[0] <= now_tick:
             tick = heapq.heappop(heap)
-            for watch in self._slots.pop(tick):
+            entries = self._slots.pop(tick)
+            self._entries -= len(entries)
+            for watch in entries:
                 if watch.tick == tick:  # else it was rescheduled or cancelled meanwhile
                     watch.tick = -1
                     due.append(watch)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -27,6 +27,7 @@ import anyio
 from ..errors import RateLimitError, RequestFinanceError
 from ..models.invoice import Invoice, InvoicePage, InvoiceStatus
 from .budget import BudgetGate, RequestKind
+from .events import utc_at
 from .watch import Outcome, Watch, judge_status
 
 if TYPE_CHECKING:
@@ -71,10 +72,6 @@ class SweepHost(Protocol):
     def count_failure(self, error: RequestFinanceError) -> None: ...
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _fingerprint(page: InvoicePage) -> tuple[int | None, tuple[tuple[str, int], ...]]:
     return page.total_filtered, tuple(sorted(page.status_counts.items()))
 
@@ -102,7 +99,7 @@ class Sweeper:
         self._rng = rng
         self._clock = clock
         self._mode = mode  # None: decide by cost; True: always; False: never
-        self._min_watches = min_watches
+        self.min_watches = min_watches
         self._efficiency = efficiency
         self._kick = anyio.Event()
         self._last_fingerprint: tuple[int | None, tuple[tuple[str, int], ...]] | None = None
@@ -112,7 +109,6 @@ class Sweeper:
         self.requests = 0
         self.probes_skipped = 0
         self.pages_per_sweep: int | None = None
-        self.last_duration_s: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -147,9 +143,11 @@ class Sweeper:
             try:
                 await self.sweep_once()
             except RequestFinanceError as error:
-                # The per-invoice polls carry on; the next cycle tries again.
+                # The transport's retries are spent: until a sweep succeeds again,
+                # the watches it covered poll on their own (stop() schedules them),
+                # or a listing that keeps failing would leave them unwatched.
                 self._host.count_failure(error)
-                self._last_fingerprint = None
+                self.stop()
                 if isinstance(error, RateLimitError) and error.retry_after:
                     await anyio.sleep(error.retry_after)
 
@@ -157,7 +155,7 @@ class Sweeper:
         """One sweep (or a probe that shows it can be skipped)."""
         watches = self._host.watches
         candidates = [w for w in watches.values() if not w.has(Watch.UNSWEEPABLE | Watch.FINISHED)]
-        if self._mode is None and len(candidates) < self._min_watches:
+        if self._mode is None and len(candidates) < self.min_watches:
             self.stop()
             return
         if not candidates:
@@ -166,7 +164,7 @@ class Sweeper:
         start: float | None = None
         if all(c is not None for c in created):
             start = min(c for c in created if c is not None) - _CREATED_MARGIN_S
-        created_from = _utc(start) if start is not None else None
+        created_from = utc_at(start) if start is not None else None
         if self._mode is None or self.sweeping:
             # One cheap request: how many pages a sweep would take, and whether
             # anything moved since the last sweep started.
@@ -192,11 +190,9 @@ class Sweeper:
                 return
             self._last_fingerprint = fingerprint
         self._skipped = 0
-        await self._sweep(candidates, start, created_from)
+        await self._sweep(candidates, created_from)
 
-    async def _sweep(
-        self, candidates: list[Watch], start: float | None, created_from: datetime | None
-    ) -> None:
+    async def _sweep(self, candidates: list[Watch], created_from: datetime | None) -> None:
         self.sweeping = True
         watches = self._host.watches
         began = self._clock()
@@ -212,17 +208,15 @@ class Sweeper:
             watch.flags = (watch.flags | Watch.SWEEPABLE) & ~Watch.UNSWEEPABLE
             await self._seen(watch, invoice, began)
         self.sweeps += 1
-        self.last_duration_s = self._clock() - began
         now = self._clock()
         for watch in candidates:
             if watch.key in seen or watch.has(Watch.FINISHED):
                 continue
-            covered = start is None or (watch.created_at is not None and watch.created_at >= start)
-            if covered:
-                # The sweep cannot see it (another account's invoice, say): poll it on its own.
-                watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
-                if not watch.has(Watch.IN_FLIGHT):
-                    self._host.schedule(watch, now + self._rng.uniform(0, self._policy.lowest / 4))
+            # Within the listed creation range (every candidate is) yet not listed:
+            # the sweep cannot see it (another account's invoice, say). Poll it alone.
+            watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
+            if not watch.has(Watch.IN_FLIGHT):
+                self._host.schedule(watch, now + self._rng.uniform(0, self._policy.lowest / 4))
 
     async def _seen(self, watch: Watch, invoice: Invoice, now: float) -> None:
         host = self._host

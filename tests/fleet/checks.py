@@ -27,7 +27,8 @@ The rules, for every key:
    dropped the watch (let it go without handing it back) or learned it lost the
    lease; it reports a change (``on_change``) only after the hand-back that stored
    the new status succeeded (so a change seen by a holder that could not store it
-   is reported by the next holder, once).
+   is reported by the next holder, once). That holds for a watch it dropped after the
+   poll too: the store still applies its hand-back while no other process took it.
 4. *Answers within the lease* (``strict``, for runs where the store stays reachable):
    every GET is also answered before its holding's end. With 1 and 3 this gives the
    plain statement: two different processes' GETs of one key never overlap in time,
@@ -139,9 +140,9 @@ def holdings(events: Iterable[dict[str, Any]]) -> tuple[list[Holding], list[str]
             close(proc, event["key"], "finished", event["t0"])
         elif kind == "on_change" and not event["final"]:
             # Told once the hand-back that stored the new status was answered (as a
-            # final change is told after its finish): never for a lease lost or dropped.
+            # final change is told after its finish): never for a lease lost.
             told = current(proc, event["key"], event["t"])
-            if told is None or told.how != "rescheduled" or told.dropped_at is not None:
+            if told is None or told.how != "rescheduled":
                 problems.append(
                     f"{proc} reported a change of {event['key']} at {event['t']:.3f} "
                     "without having stored it"

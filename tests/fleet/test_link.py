@@ -72,6 +72,7 @@ class Host:
     claims: list[Claim] = field(default_factory=list)
     drops: list[tuple[str, float]] = field(default_factory=list)
     changes: list[StatusChange] = field(default_factory=list)
+    idle_calls: int = 0
 
     def adopt_claim(self, claim: Claim) -> None:
         self.claims.append(claim)
@@ -84,6 +85,9 @@ class Host:
 
     async def emit_now(self, change: StatusChange) -> None:
         self.changes.append(change)
+
+    def fleet_idle(self) -> None:
+        self.idle_calls += 1
 
 
 @pytest.fixture
