@@ -38,20 +38,21 @@ class SQLiteDatabase:
         return self._conn is not None
 
     async def open(self) -> None:
-        """Connect and create the tables (idempotent)."""
+        """Connect and create the tables (idempotent, and safe to call concurrently)."""
         if self._conn is not None:
             return
+        async with self._lock:
+            if self._conn is None:  # another caller may have opened it meanwhile
+                self._conn = await anyio.to_thread.run_sync(self._connect)
 
-        def connect() -> sqlite3.Connection:
-            # isolation_level=None: transactions are explicit (BEGIN ... in run()).
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(self._schema)
-            return conn
-
-        self._conn = await anyio.to_thread.run_sync(connect)
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit (BEGIN ... in run()).
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(self._schema)
+        return conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in a worker thread, alone on the connection."""
@@ -63,7 +64,7 @@ class SQLiteDatabase:
 
     async def close(self) -> None:
         """Close the connection (idempotent)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            async with self._lock:
+        async with self._lock:  # after an open() or a statement under way
+            conn, self._conn = self._conn, None
+            if conn is not None:
                 await anyio.to_thread.run_sync(conn.close)

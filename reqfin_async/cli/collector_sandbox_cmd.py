@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from .serving import given, print_banner, serve_until_interrupted
 
 __all__ = ["add_arguments", "run"]
 
@@ -19,29 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sandbox.collector import (
-        CollectorSandbox,
-        CollectorSandboxConfig,
-        run_collector_sandbox,
+    from ..sandbox.collector import CollectorSandboxConfig, run_collector_sandbox
+
+    config = CollectorSandboxConfig(
+        **given(  # type: ignore[arg-type]
+            bearer=args.bearer, callback=args.callback, retry_delay_s=args.retry_delay
+        )
     )
-
-    overrides: dict[str, object] = {
-        name: value
-        for name, value in {
-            "bearer": args.bearer,
-            "callback": args.callback,
-            "retry_delay_s": args.retry_delay,
-        }.items()
-        if value is not None
-    }
-    config = CollectorSandboxConfig(**overrides)  # type: ignore[arg-type]
-
-    def ready(sandbox: CollectorSandbox) -> None:
-        print(sandbox.banner(), flush=True)
-        print("Press Ctrl+C to stop.", flush=True)
-
-    try:
-        asyncio.run(run_collector_sandbox(config, host=args.host, port=args.port, on_ready=ready))
-    except KeyboardInterrupt:
-        print("\ncollector sandbox stopped")
-    return 0
+    return serve_until_interrupted(
+        lambda: run_collector_sandbox(
+            config, host=args.host, port=args.port, on_ready=print_banner
+        ),
+        stopped="collector sandbox stopped",
+    )

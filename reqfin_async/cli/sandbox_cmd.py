@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from .serving import given, print_banner, serve_until_interrupted
 
 __all__ = ["add_arguments", "run"]
 
@@ -30,37 +31,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sandbox import BuyerScript, ChaosConfig, Sandbox, SandboxConfig, run_sandbox
+    from ..sandbox import BuyerScript, ChaosConfig, SandboxConfig, run_sandbox
 
-    overrides: dict[str, object] = {
-        name: value
-        for name, value in {
-            "api_key": args.api_key,
-            "buyer_api_key": args.buyer_api_key,
-            "client_id": args.client_id,
-            "client_secret": args.client_secret,
-            "webhook_url": args.webhook_url,
-            "webhook_secret": args.webhook_secret,
-            "pending_delay_s": args.pending_delay,
-            "api_key_limit": args.rate_limit,
-            "oauth_limit": args.rate_limit,
-            "rate_window_s": args.rate_window,
-            "seed": args.seed,
-        }.items()
-        if value is not None
-    }
+    overrides = given(
+        api_key=args.api_key,
+        buyer_api_key=args.buyer_api_key,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+        pending_delay_s=args.pending_delay,
+        api_key_limit=args.rate_limit,
+        oauth_limit=args.rate_limit,
+        rate_window_s=args.rate_window,
+        seed=args.seed,
+    )
     if args.chaos:
         overrides["chaos"] = ChaosConfig(rate=args.chaos)
     if args.buyers:
         overrides["buyers"] = BuyerScript()
     config = SandboxConfig(**overrides)  # type: ignore[arg-type]
-
-    def ready(sandbox: Sandbox) -> None:
-        print(sandbox.banner(), flush=True)
-        print("Press Ctrl+C to stop.", flush=True)
-
-    try:
-        asyncio.run(run_sandbox(config, host=args.host, port=args.port, on_ready=ready))
-    except KeyboardInterrupt:
-        print("\nsandbox stopped")
-    return 0
+    return serve_until_interrupted(
+        lambda: run_sandbox(config, host=args.host, port=args.port, on_ready=print_banner),
+        stopped="sandbox stopped",
+    )

@@ -27,8 +27,10 @@ from .errors import (
     CollectorAuthenticationError,
     CollectorBadRequestError,
     CollectorCallbackError,
+    CollectorConflictError,
     CollectorNotFoundError,
     CollectorPermissionDeniedError,
+    CollectorRateLimitError,
     CollectorServerError,
     CollectorStatusError,
 )
@@ -56,6 +58,8 @@ __all__ = [
     "CollectorAuthenticationError",
     "CollectorPermissionDeniedError",
     "CollectorNotFoundError",
+    "CollectorConflictError",
+    "CollectorRateLimitError",
     "CollectorServerError",
     "CollectorCallbackError",
     # callbacks

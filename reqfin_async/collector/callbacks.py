@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
+from .._timestamps import from_unix_ms
 from .errors import CollectorCallbackError
 
 __all__ = [
@@ -218,9 +219,7 @@ def _collector(value: _CollectorField) -> CollectorInfo:
 
 
 def _from_ms(value: float, where: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(value / 1000.0, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise CollectorCallbackError(
-            f"`$.{where}` is not a time in milliseconds: {value}"
-        ) from None
+    moment = from_unix_ms(value)
+    if moment is None:
+        raise CollectorCallbackError(f"`$.{where}` is not a time in milliseconds: {value}")
+    return moment

@@ -51,9 +51,7 @@ def _check_collector_url(base_url: str, *, allow_insecure_http: bool) -> None:
             raise ValueError(
                 f"allow_insecure_http is for private hosts; {url.host} is a public address"
             )
-        # The remaining rules (absolute, no query or fragment) are the core's.
-        url = url.with_scheme("https")
-    check_base_url(str(url))
+    check_base_url(base_url, allow_http=allow_insecure_http)
 
 
 class InvoiceCollectorClient:
@@ -198,7 +196,8 @@ class InvoiceCollectorClient:
 
             await ic.test_callback()   # your receiver gets one invoice delivery
         """
-        await self._send("GET", "/test_callback")
+        # Each call delivers a new fake invoice: never resent after a doubtful failure.
+        await self._send("GET", "/test_callback", safety=Safety.UNSAFE)
 
     async def delete_user(self, *, remote_id: str) -> None:
         """Remove a user with its credentials and collectors (``DELETE /user``).
@@ -213,16 +212,23 @@ class InvoiceCollectorClient:
         check_remote_id(remote_id)
         await self._send("DELETE", "/user", body=encode(UserRef(remote_id=remote_id)))
 
-    async def _send(self, method: str, path: str, *, body: bytes | None = None) -> Response:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        safety: Safety = Safety.IDEMPOTENT,
+    ) -> Response:
         if self._transport.closed:
             raise ClientClosedError(
                 "this InvoiceCollectorClient is closed: create a new one to send more calls"
             )
         try:
-            # Every operation is safe to repeat: reads, deletes, the customer update
-            # (same body, same state) and POST /user (create-or-get by remote_id).
+            # Safe to repeat but for the test callback: reads, deletes, the customer
+            # update (same body, same state) and POST /user (create-or-get by remote_id).
             return await self._transport.request(
-                method, path, options=self._options, body=body, safety=Safety.IDEMPOTENT
+                method, path, options=self._options, body=body, safety=safety
             )
         except APIStatusError as exc:
             raise collector_status_error(exc) from None

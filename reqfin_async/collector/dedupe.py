@@ -24,12 +24,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from .._log import get_logger
 from .._sqlite import SQLiteDatabase
 from .callbacks import DeliveryKey
 
 __all__ = ["DedupeStore", "MemoryDedupe", "SQLiteDedupe", "DEFAULT_MAX_KEYS"]
 
 DEFAULT_MAX_KEYS = 100_000
+_log = get_logger()
 
 
 @dataclass(slots=True)
@@ -79,7 +81,19 @@ class DedupeStore(abc.ABC):
                 if await self.contains(key):
                     return False
                 await handle()
-                await self.add(key)
+                try:
+                    await self.add(key)
+                except Exception as exc:
+                    # Handled all the same: answering with an error would have the
+                    # sender deliver again and the handler run twice. A redelivery
+                    # the store then misses is the smaller harm.
+                    _log.error(
+                        "collector_dedupe_record_failed",
+                        collector_id=key.collector_id,
+                        remote_id=key.remote_id,
+                        invoice_id=key.invoice_id,
+                        error=repr(exc),
+                    )
                 return True
         finally:
             entry.users -= 1
@@ -154,7 +168,6 @@ class SQLiteDedupe(DedupeStore):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self._db = SQLiteDatabase(path, schema=_SCHEMA)
-        self._opening = asyncio.Lock()
 
     @property
     def path(self) -> Path:
@@ -164,8 +177,7 @@ class SQLiteDedupe(DedupeStore):
         return f"SQLiteDedupe({str(self.path)!r})"
 
     async def open(self) -> None:
-        async with self._opening:
-            await self._db.open()
+        await self._db.open()
 
     async def close(self) -> None:
         await self._db.close()

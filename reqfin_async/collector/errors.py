@@ -20,14 +20,16 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from .._redact import redact_text
+from .._redact import redact_preview
 from ..errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     RequestFinanceError,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "CollectorAuthenticationError",
     "CollectorPermissionDeniedError",
     "CollectorNotFoundError",
+    "CollectorConflictError",
+    "CollectorRateLimitError",
     "CollectorServerError",
     "CollectorCallbackError",
     "collector_status_error",
@@ -97,6 +101,29 @@ class CollectorNotFoundError(CollectorStatusError, NotFoundError):
     """404: most often a route this server does not have (an older or newer version)."""
 
 
+class CollectorConflictError(CollectorStatusError, ConflictError):
+    """409: the call conflicts with the server's current state."""
+
+
+class CollectorRateLimitError(CollectorStatusError, RateLimitError):
+    """429: too many calls; ``retry_after`` is in seconds, when the server said."""
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        status_code: int = 429,
+        body: Any = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            method=method, path=path, status_code=status_code, body=body, request_id=request_id
+        )
+        self.retry_after = retry_after
+
+
 class CollectorServerError(CollectorStatusError, InternalServerError):
     """5xx: the server failed (its body says only ``Internal server error``)."""
 
@@ -110,6 +137,9 @@ _BY_STATUS: dict[int, type[CollectorStatusError]] = {
     401: CollectorAuthenticationError,
     403: CollectorPermissionDeniedError,
     404: CollectorNotFoundError,
+    409: CollectorConflictError,
+    422: CollectorBadRequestError,
+    429: CollectorRateLimitError,
 }
 
 
@@ -118,6 +148,14 @@ def collector_status_error(error: APIStatusError) -> CollectorStatusError:
     cls = _BY_STATUS.get(error.status_code)
     if cls is None:
         cls = CollectorServerError if error.status_code >= 500 else CollectorStatusError
+    if cls is CollectorRateLimitError:
+        return CollectorRateLimitError(
+            method=error.method,
+            path=error.path,
+            body=error.body,
+            request_id=error.request_id,
+            retry_after=getattr(error, "retry_after", None),
+        )
     return cls(
         method=error.method,
         path=error.path,
@@ -145,10 +183,7 @@ def server_message(body: Any) -> str | None:
         text = _html_text(body) if body.lstrip().startswith("<") else body
     if text is None:
         return None
-    text = " ".join(text.split())
-    if len(text) > _MESSAGE_MAX_CHARS:
-        text = text[:_MESSAGE_MAX_CHARS] + "…"
-    return redact_text(text) or None
+    return redact_preview(" ".join(text.split()), _MESSAGE_MAX_CHARS) or None
 
 
 def _html_text(page: str) -> str:

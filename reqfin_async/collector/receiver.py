@@ -13,12 +13,12 @@ the handler twice::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
 
+from .._callbacks import call_back
 from .._log import get_logger
 from .._receive import read_limited
 from .callbacks import (
@@ -48,12 +48,6 @@ _log = get_logger(name="collector")
 
 
 T = TypeVar("T")
-
-
-async def _call(fn: Callable[[T], Awaitable[object] | object], value: T) -> None:
-    outcome = fn(value)
-    if inspect.isawaitable(outcome):
-        await outcome
 
 
 def collector_callback_handler(
@@ -91,7 +85,7 @@ def collector_callback_handler(
             return await _disconnected(callback)
         key = callback.key
         try:
-            ran = await store.run_once(key, lambda: _call(on_invoice, callback))
+            ran = await store.run_once(key, lambda: call_back(on_invoice, callback))
         except Exception as exc:
             # Not recorded: the server's next try (or next collection) runs the handler again.
             _log.error(
@@ -120,7 +114,7 @@ def collector_callback_handler(
         }
         if on_disconnected is not None:
             try:
-                await _call(on_disconnected, notice)
+                await call_back(on_disconnected, notice)
             except Exception as exc:
                 _log.error("collector_handler_failed", **fields, error=repr(exc))
                 return web.json_response({"error": "handler failed"}, status=500)

@@ -50,6 +50,10 @@ def peek_rate_headers(request: web.Request) -> dict[str, str]:
 
 def _context(request: web.Request, services: Services, principal: Principal) -> CallContext:
     network = request.headers.get("X-Network")
+    if network is None and principal.kind == "api_key":
+        # The header is mandatory with OAuth; an API key belongs to one network
+        # (accounts get a live and a test key), and the sandbox's keys are test keys.
+        network = "test"
     if network not in NETWORKS:
         raise bad_request("The X-Network header is required: live or test")
     organization = request.headers.get("X-Organization") or None

@@ -11,9 +11,11 @@ background task their application owns (its cleanup hooks run on stop)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+import anyio
 from aiohttp import web
 
 __all__ = ["AppServer", "SHUTDOWN_TIMEOUT_S"]
@@ -62,6 +64,18 @@ class AppServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+    async def serve_forever(self, on_ready: Callable[[Self], object] | None = None) -> None:
+        """Start, call ``on_ready(self)``, and serve until the calling task is cancelled.
+
+        ::
+
+            await Sandbox(port=8080).serve_forever(lambda s: print(s.banner()))
+        """
+        async with self:
+            if on_ready is not None:
+                on_ready(self)
+            await anyio.sleep_forever()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -19,6 +19,7 @@ import time
 import aiohttp
 import msgspec
 
+from .._redact import redact_text
 from .config import SandboxConfig
 from .services import Stats
 from .state import now_iso
@@ -88,7 +89,12 @@ class WebhookSender:
                     why = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 why = repr(exc)
-            _log.warning("webhook attempt %d to %s failed: %s", attempt + 1, url, why)
+            _log.warning(
+                "webhook attempt %d to %s failed: %s",
+                attempt + 1,
+                redact_text(url),
+                redact_text(why),
+            )
         self._stats.webhooks_failed += 1
 
     async def aclose(self) -> None:

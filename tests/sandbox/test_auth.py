@@ -40,11 +40,31 @@ async def test_wrong_api_key_gets_401(sandbox: Sandbox, http: aiohttp.ClientSess
     assert status == 401
 
 
-async def test_network_header_is_mandatory(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
-    status, _ = await fetch(http, "/invoices", {"Authorization": sandbox.config.api_key})
-    assert status == 400
+async def test_an_api_key_without_network_header_acts_on_its_test_network(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    invoice = await create(http, seller(sandbox, "test"), invoice_body("K-1"))
+    status, body = await fetch(http, "/invoices", {"Authorization": sandbox.config.api_key})
+    assert status == 200
+    assert [i["id"] for i in body] == [invoice["id"]]
     status, _ = await fetch(http, "/invoices", api_headers(sandbox.config.api_key, "main"))
     assert status == 400
+
+
+async def test_network_header_is_mandatory_with_oauth(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": sandbox.config.client_id,
+        "client_secret": sandbox.config.client_secret,
+        "audience": "accounts",
+    }
+    async with http.post("/oauth/token", data=form) as response:
+        token = (await response.json())["access_token"]
+    status, body = await fetch(http, "/invoices", {"Authorization": f"Bearer {token}"})
+    assert status == 400
+    assert "X-Network" in body["message"]
 
 
 async def test_live_and_test_data_are_apart(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:

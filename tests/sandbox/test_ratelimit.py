@@ -55,7 +55,8 @@ async def test_window_resets_after_rate_window(make_sandbox: Callable[..., Sandb
 async def test_errors_carry_rate_limit_headers(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
-    for headers in ({"X-Network": "test"}, {"Authorization": sandbox.config.api_key}):
+    bad_network = {"Authorization": sandbox.config.api_key, "X-Network": "main"}
+    for headers in ({"X-Network": "test"}, bad_network):
         async with http.get("/invoices", headers=headers) as response:
             assert response.status in (400, 401)
             assert "X-Rate-Limit-Limit" in response.headers

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ..._redact import redact_text
 from .config import CollectorSandboxConfig
 from .documents import PDF, pdf_document
 from .state import CATALOG, CollectorState, Credential, SourceInvoice
@@ -133,7 +134,8 @@ class CallbackSender:
                     status = response.status
                     await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                # Shown in logs, answers and /sandbox/deliveries: the URL may carry a token.
+                error = redact_text(f"{type(exc).__name__}: {exc}")
         result = DeliveryAttempt(kind, invoice_id, attempt, status, error)
         self.attempts.append(result)
         if not result.ok:

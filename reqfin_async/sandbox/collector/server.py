@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -164,7 +163,4 @@ async def run_collector_sandbox(
 
         await run_collector_sandbox(port=8080, on_ready=lambda s: log(s.banner()))
     """
-    async with CollectorSandbox(config, host=host, port=port) as sandbox:
-        if on_ready is not None:
-            on_ready(sandbox)
-        await asyncio.Event().wait()
+    await CollectorSandbox(config, host=host, port=port).serve_forever(on_ready)
