@@ -38,7 +38,10 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"  {name}: {time.monotonic() - suite_started:.1f} s", file=sys.stderr)
     print(render_table(figures))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("results-quick.json" if args.quick else "results.json")
+    # A run of some suites only never replaces the figures of a whole run.
+    partial = bool(args.only) and set(args.only) != set(SUITES)
+    stem = "results-quick" if args.quick else "results"
+    out = RESULTS / (f"{stem}-partial.json" if partial else f"{stem}.json")
     out.write_text(
         json.dumps(
             {
@@ -53,6 +56,8 @@ async def _main(args: argparse.Namespace) -> int:
         )
     )
     print(f"raw results in {out}", file=sys.stderr)
+    if partial:
+        return 0  # the plots belong to whole runs
     for plot in write_plots(figures, RESULTS, quick=args.quick):
         print(f"plot in {plot}", file=sys.stderr)
     return 0

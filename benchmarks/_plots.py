@@ -8,7 +8,7 @@ quick run's), from the figures of the same run:
 - ``detection-lag``: p50 and p99 detection lag against the number of watches
   for the four pollers, with the target (interval + 1 s);
 - ``client-throughput``: requests per second against the concurrency for the
-  four client stacks (when the ``client_throughput`` suite ran).
+  client stacks (when the ``client_throughput`` suite ran).
 
 Each point is the median of its rounds, with a bar from the lowest to the
 highest round. Without matplotlib (``pip install -e '.[bench]'``) the plots are

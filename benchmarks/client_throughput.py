@@ -1,9 +1,11 @@
 """Client throughput: GET one invoice over loopback at concurrency 1, 16, 64 and 256.
 
-Four stacks, measured side by side against the same sandbox process, rounds
+Five stacks, measured side by side against the same sandbox process, rounds
 interleaved so that drift in the machine hits every stack alike:
 
 - reqfin-async (``client.invoices.get``: auth, rate pacing, retries, typed result);
+- the same with ``rate_limit=False`` (what the rate pacing costs: reading the
+  ``X-Rate-Limit-*`` headers of every answer, counting calls in flight);
 - raw aiohttp + msgspec decoding into the same ``Invoice`` struct (the floor of
   our own stack: what reqfin-async costs on top of its dependencies);
 - raw aiohttp + ``json.loads`` (dicts, no types);
@@ -38,9 +40,14 @@ Stack = Callable[[ServerProcess, str], contextlib.AbstractAsyncContextManager[Fe
 
 
 @contextlib.asynccontextmanager
-async def reqfin(server: ServerProcess, request_id: str) -> AsyncIterator[Fetch]:
+async def reqfin(
+    server: ServerProcess, request_id: str, *, rate_limit: bool = True
+) -> AsyncIterator[Fetch]:
     client = RequestFinanceClient(
-        ApiKeyAuth(server.api_key), base_url=server.url, max_connections=MAX_CONNECTIONS
+        ApiKeyAuth(server.api_key),
+        base_url=server.url,
+        max_connections=MAX_CONNECTIONS,
+        rate_limit=rate_limit,
     )
     async with client:
 
@@ -48,6 +55,12 @@ async def reqfin(server: ServerProcess, request_id: str) -> AsyncIterator[Fetch]
             return await client.invoices.get(request_id)
 
         yield fetch
+
+
+def reqfin_unpaced(
+    server: ServerProcess, request_id: str
+) -> contextlib.AbstractAsyncContextManager[Fetch]:
+    return reqfin(server, request_id, rate_limit=False)
 
 
 def _headers(server: ServerProcess) -> dict[str, str]:
@@ -113,6 +126,7 @@ async def httpx_pydantic(server: ServerProcess, request_id: str) -> AsyncIterato
 
 STACKS: dict[str, Stack] = {
     "reqfin-async": reqfin,
+    "reqfin-async, rate_limit=False": reqfin_unpaced,
     "aiohttp + msgspec": aiohttp_msgspec,
     "aiohttp + json.loads": aiohttp_json,
     "httpx + pydantic v2": httpx_pydantic,
@@ -164,10 +178,11 @@ async def run(*, quick: bool) -> list[Figure]:
                         )
     out = list(figures.values())
     for concurrency in levels:
-        ours = figures[("reqfin-async", concurrency)].median
         floor = figures[("aiohttp + msgspec", concurrency)].median
         common = figures[("httpx + pydantic v2", concurrency)].median
-        figures[
-            ("reqfin-async", concurrency)
-        ].note += f"; {ours / floor:.2f}x aiohttp+msgspec, {ours / common:.1f}x httpx+pydantic"
+        for name in ("reqfin-async", "reqfin-async, rate_limit=False"):
+            ours = figures[(name, concurrency)].median
+            figures[
+                (name, concurrency)
+            ].note += f"; {ours / floor:.2f}x aiohttp+msgspec, {ours / common:.1f}x httpx+pydantic"
     return out
