@@ -21,7 +21,8 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -313,6 +314,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@asynccontextmanager
+async def refused_port() -> AsyncIterator[int]:
+    """A port where connecting is refused (a callback URL nobody listens on)."""
+    yield free_port()
+
+
+async def _not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(65536)
+    writer.write(b"THIS IS NOT HTTP\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+@asynccontextmanager
+async def garbage_port() -> AsyncIterator[int]:
+    """A port whose server answers a request with something that is not HTTP."""
+    garbage = await asyncio.start_server(_not_http, "127.0.0.1", 0)
+    try:
+        yield garbage.sockets[0].getsockname()[1]
+    finally:
+        garbage.close()
+        await garbage.wait_closed()
 
 
 # -- clients and data for the tests -------------------------------------------------

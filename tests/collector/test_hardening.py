@@ -10,7 +10,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from reqfin_async.errors import (
     RateLimitError,
 )
 from reqfin_async.sandbox.collector import CollectorSandbox
-from tests.fakeapi import FakeAPI, free_port, reply, text_reply
+from tests.fakeapi import FakeAPI, garbage_port, refused_port, reply, text_reply
 
 from .conftest import FAST, Recorder, invoice_body, serve
 
@@ -393,34 +393,12 @@ async def test_a_body_that_is_not_the_deflate_it_claims_is_refused_with_400(
 CALLBACK_TOKEN = "CB-SECRET-4242"
 
 
-async def _not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read(65536)
-    writer.write(b"THIS IS NOT HTTP\r\n\r\n")
-    await writer.drain()
-    writer.close()
-
-
-@asynccontextmanager
-async def _refused_port() -> AsyncIterator[int]:
-    yield free_port()
-
-
-@asynccontextmanager
-async def _garbage_port() -> AsyncIterator[int]:
-    garbage = await asyncio.start_server(_not_http, "127.0.0.1", 0)
-    try:
-        yield garbage.sockets[0].getsockname()[1]
-    finally:
-        garbage.close()
-        await garbage.wait_closed()
-
-
 @pytest.mark.parametrize(
     ("callback_port", "names_url"),
     [
-        pytest.param(_refused_port, False, id="refused"),
+        pytest.param(refused_port, False, id="refused"),
         # aiohttp's ClientResponseError names the whole URL, query and all.
-        pytest.param(_garbage_port, True, id="not-http"),
+        pytest.param(garbage_port, True, id="not-http"),
     ],
 )
 async def test_a_failed_callback_delivery_is_recorded_without_the_urls_token(

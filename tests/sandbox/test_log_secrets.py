@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 import pytest
 
 from reqfin_async.sandbox import Sandbox
-from tests.fakeapi import free_port
+from tests.fakeapi import garbage_port, refused_port
 from tests.specbody import invoice_body
 
 from .conftest import create_request, seller, wait_until
 
 HOOK_TOKEN = "HOOK-SECRET-4242"
-
-
-async def _not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read(65536)
-    writer.write(b"THIS IS NOT HTTP\r\n\r\n")
-    await writer.drain()
-    writer.close()
-
-
-@asynccontextmanager
-async def _refused_port() -> AsyncIterator[int]:
-    yield free_port()
-
-
-@asynccontextmanager
-async def _garbage_port() -> AsyncIterator[int]:
-    garbage = await asyncio.start_server(_not_http, "127.0.0.1", 0)
-    try:
-        yield garbage.sockets[0].getsockname()[1]
-    finally:
-        garbage.close()
-        await garbage.wait_closed()
 
 
 def webhook_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -52,9 +29,9 @@ def webhook_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.mark.parametrize(
     "hook_port",
     [
-        pytest.param(_refused_port, id="refused"),
+        pytest.param(refused_port, id="refused"),
         # The error's repr names the whole URL too, query and all.
-        pytest.param(_garbage_port, id="not-http"),
+        pytest.param(garbage_port, id="not-http"),
     ],
 )
 async def test_a_failed_webhook_attempt_is_logged_without_the_urls_token(
