@@ -7,6 +7,11 @@ plenty of budget is left, calls pass at once; once what is left falls below
 ``pace_below`` (a share of the limit) the remaining calls are spread evenly
 over the time left in the window, so the budget lasts until the reset instead
 of running into 429s. A 429's ``Retry-After`` pauses every caller.
+
+Reading the headers costs more than the rest of the pacing together, and while
+most of the budget is left one answer in ``learn_every`` says all there is to
+know: the client counts its own calls down between them. Once what is left
+nears the pacing threshold, or after a 429, every answer is read again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ __all__ = ["RateLimiter", "RateLimitState"]
 
 DEFAULT_PACE_BELOW = 0.2
 DEFAULT_RESERVE = 1
+DEFAULT_LEARN_EVERY = 8
+# "Plenty" is this many times the pacing threshold: far enough from it that a
+# few unread answers cannot hide a budget someone else is spending.
+_PLENTY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +71,8 @@ class RateLimiter:
     ::
 
         limiter = RateLimiter()
-        await limiter.acquire()          # before each call
-        limiter.update(response.headers) # after each answer
+        await limiter.acquire()            # before each call
+        limiter.answered(response.headers) # after each answer (or release() if none came)
     """
 
     def __init__(
@@ -71,12 +80,17 @@ class RateLimiter:
         *,
         pace_below: float = DEFAULT_PACE_BELOW,
         reserve: int = DEFAULT_RESERVE,
+        learn_every: int = DEFAULT_LEARN_EVERY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0.0 <= pace_below <= 1.0:
             raise ValueError(f"pace_below must be within [0, 1], got {pace_below}")
         if reserve < 0:
             raise ValueError(f"reserve must not be negative, got {reserve}")
+        if learn_every < 1:
+            raise ValueError(f"learn_every must be at least 1, got {learn_every}")
+        self._learn_every = learn_every
+        self._unread = 0  # answers answered() may still pass over unread
         self._pace_below = pace_below
         self._reserve = reserve
         self._clock = clock
@@ -94,6 +108,11 @@ class RateLimiter:
         self._changed = anyio.Event()  # set when a call ends or an answer teaches something
         self._waiting = 0
         self._listeners: list[Callable[[int | None, int, float | None], None]] = []
+        # The last limit and reset texts seen, and what they read as.
+        self._limit_text: str | None = None
+        self._limit_read: int | None = None
+        self._reset_text: str | None = None
+        self._reset_read: float | None = None
 
     # -- state -------------------------------------------------------------
     def add_listener(self, listener: Callable[[int | None, int, float | None], None]) -> None:
@@ -220,52 +239,110 @@ class RateLimiter:
         """The call ended (answered or failed); it no longer counts as in flight."""
         if self._in_flight > 0:
             self._in_flight -= 1
-        self._signal()
+        if self._waiting:  # _signal()'s test, inlined: this runs after every call
+            self._signal()
+
+    def answered(self, headers: Mapping[str, str], *, refused: bool = False) -> None:
+        """A call counted by :meth:`acquire` got an answer: learn from it, then release it.
+
+        While plenty of budget is left, only one answer in ``learn_every`` is
+        read (the calls in between are counted down as they are sent). The
+        first answer is always read, and so is every answer near the pacing
+        threshold, during a pause, and when ``refused`` (a 429), after which the
+        next ones are read too. ::
+
+            limiter.answered(resp.headers, refused=resp.status == 429)
+        """
+        if self._unread and not refused:
+            self._unread -= 1
+        else:
+            try:
+                self.update(headers)
+            finally:
+                remaining, limit = self._remaining, self._limit
+                if (
+                    not refused
+                    and not self._paused_until
+                    and remaining is not None
+                    and limit is not None
+                    and remaining - self._reserve > _PLENTY * limit * self._pace_below
+                ):
+                    self._unread = self._learn_every - 1
+                else:
+                    self._unread = 0
+        if self._in_flight > 0:
+            self._in_flight -= 1
+        if self._waiting:
+            self._signal()
 
     def update(self, headers: Mapping[str, str]) -> None:
         """Learn the budget from an answer's ``X-Rate-Limit-*`` headers.
 
-        Called before :meth:`release` for that call: it still counts as in flight.
+        Every answer given is read (:meth:`answered` passes over some). Called
+        before :meth:`release` for that call: it still counts as in flight.
         """
-        # On every answer: parsing kept to three lookups and three float().
-        remaining_value = _number(headers.get(_REMAINING))
+        # On every answer, so kept lean: the limit and the reset repeat from one
+        # answer to the next and are parsed only when their text changes; the
+        # remaining count is an integer on the wire, read by int() first.
+        raw = headers.get(_REMAINING)
         if not self._learned:
             self._learned = True
             self._signal()
-        if remaining_value is None:
+        if raw is None:
             return
-        remaining = int(remaining_value)
-        limit_value = _number(headers.get(_LIMIT))
-        limit = int(limit_value) if limit_value is not None else None
-        reset_s = _number(headers.get(_RESET))
+        try:
+            remaining = int(raw)
+        except ValueError:
+            value = _number(raw)  # "12.0" and the like
+            if value is None:
+                return
+            remaining = int(value)
+        if remaining < 0:
+            return
+        raw_limit = headers.get(_LIMIT)
+        if raw_limit != self._limit_text:
+            self._limit_text = raw_limit
+            limit_value = _number(raw_limit)
+            self._limit_read = int(limit_value) if limit_value is not None else None
+        limit = self._limit_read
+        raw_reset = headers.get(_RESET)
+        if raw_reset != self._reset_text:
+            self._reset_text = raw_reset
+            self._reset_read = _number(raw_reset)
+        reset_s = self._reset_read
         for listener in self._listeners:
             listener(limit, remaining, reset_s)
-        now = self._clock()
         if limit is not None:
             self._limit = limit
         elif self._limit is None:
             self._limit = remaining
         # Calls still in flight have been counted by us but maybe not yet by the server.
-        others = max(0, self._in_flight - 1)
-        server_view = max(0, remaining - others)
-        new_reset = now + reset_s if reset_s is not None else None
-        new_window = (
-            self._remaining is None
-            or self._roll_at is None
-            or (new_reset is not None and new_reset > self._roll_at + 1.0)
-        )
-        if new_window:
+        in_flight = self._in_flight
+        server_view = remaining - in_flight + 1 if in_flight > 1 else remaining
+        if server_view < 0:
+            server_view = 0
+        known = self._remaining
+        roll_at = self._roll_at
+        new_reset = None if reset_s is None else self._clock() + reset_s
+        if (
+            known is None
+            or roll_at is None
+            or (new_reset is not None and new_reset > roll_at + 1.0)
+        ):
+            # A new window (or the first one seen): the server's count replaces ours.
             self._remaining = server_view
             self._next_slot = 0.0
-        else:
-            assert self._remaining is not None
-            self._remaining = min(self._remaining, server_view)
-        if new_reset is not None:
-            if new_window or self._reset_at is None or self._roll_at is None:
+            if new_reset is not None:
                 self._reset_at = self._roll_at = new_reset
-            else:
-                self._reset_at = min(self._reset_at, new_reset)
-                self._roll_at = max(self._roll_at, new_reset)
+            return
+        if server_view < known:
+            self._remaining = server_view
+        if new_reset is not None:
+            reset_at = self._reset_at
+            if reset_at is None or new_reset < reset_at:
+                self._reset_at = new_reset
+            if new_reset > roll_at:
+                self._roll_at = new_reset
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 429's ``Retry-After``).
@@ -277,3 +354,4 @@ class RateLimiter:
         if not 0 < seconds < math.inf:
             return
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._unread = 0  # a 429: what the next answers say matters again

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 import msgspec
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._log import debug_enabled, get_logger
 from ..errors import (
@@ -37,6 +37,9 @@ __all__ = ["Transport", "Response", "TransportStats", "Params"]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 DEFAULT_MAX_CONNECTIONS = 100
+# The coroutine behind ClientSession.request() in every aiohttp 3 release; the
+# public wrapper stays the fallback should a later release rename it.
+_NATIVE_SEND = callable(getattr(aiohttp.ClientSession, "_request", None))
 _MAX_HEADER_SETS = 32
 _log = get_logger()
 
@@ -143,8 +146,7 @@ class Transport:
         self.limiter = limiter
         self.stats = TransportStats()
         self._static_headers = dict(static_headers)
-        self._headers_by_org: dict[str | None, dict[str, str]] = {}
-        self._auth_headers: dict[tuple[int, str], dict[str, str]] = {}
+        self._header_sets: dict[tuple[str | None, str], CIMultiDict[str]] = {}
         self._user_session = session
         self._user_connector = connector
         self._max_connections = max_connections
@@ -204,27 +206,21 @@ class Transport:
             await session.close()
 
     # -- headers ------------------------------------------------------------
-    def _headers(self, organization: str | None) -> dict[str, str]:
-        headers = self._headers_by_org.get(organization)
-        if headers is None:
-            headers = dict(self._static_headers)
-            if organization:
-                headers["X-Organization"] = organization
-            self._headers_by_org[organization] = headers
-        return headers
+    def _header_set(self, organization: str | None, auth_value: str) -> CIMultiDict[str]:
+        """The headers of a call, built once per organization and token.
 
-    def _with_auth(self, base: dict[str, str], auth_value: str) -> dict[str, str]:
-        # The same few header dicts serve every request (aiohttp copies what it is
-        # given): one allocation less per call, and less work for the collector.
-        if not auth_value:
-            return base
-        key = (id(base), auth_value)
-        headers = self._auth_headers.get(key)
-        if headers is None:
-            if len(self._auth_headers) >= _MAX_HEADER_SETS:  # tokens rotate: stay small
-                self._auth_headers.clear()
-            headers = {**base, "Authorization": auth_value}
-            self._auth_headers[key] = headers
+        aiohttp copies what it is given, so the same few sets serve every call;
+        a ``CIMultiDict`` is taken as is, where a ``dict`` would be converted on
+        each call.
+        """
+        if len(self._header_sets) >= _MAX_HEADER_SETS:  # tokens rotate: stay small
+            self._header_sets.clear()
+        headers: CIMultiDict[str] = CIMultiDict(self._static_headers)
+        if organization:
+            headers["X-Organization"] = organization
+        if auth_value:
+            headers["Authorization"] = auth_value
+        self._header_sets[(organization, auth_value)] = headers
         return headers
 
     # -- the request loop ---------------------------------------------------
@@ -239,44 +235,64 @@ class Transport:
         safety: Safety = Safety.IDEMPOTENT,
     ) -> Response:
         """Send one call, retrying what the policy allows; return a 2xx/3xx answer or raise."""
+        # The hot path of every call: names are bound once, and the success path
+        # makes as few calls of its own as it can (each costs more than it seems
+        # amid thousands of tasks).
         url = self.base_url + path
         policy = options.retry
         timeout = options.client_timeout
-        base_headers = self._headers(options.organization)
+        organization = options.organization
+        header_sets = self._header_sets
+        auth = self.auth
         limiter = self.limiter
         stats = self.stats
+        debug = debug_enabled()
+        started = 0.0
         refreshed = False
         dropped_once = False
         attempt = 0
         while True:
             attempt += 1
-            auth_value = self.auth.current()
+            auth_value = auth.current()
             if auth_value is None:
-                auth_value = await self.auth.authorization(self)
-            headers = self._with_auth(base_headers, auth_value)
+                auth_value = await auth.authorization(self)
             if limiter is not None and not limiter.try_acquire():
                 await limiter.acquire()
             stats.requests += 1
-            started = time.perf_counter()
+            if debug:
+                started = time.perf_counter()
             retry_after: float | None = None
             try:
                 try:
                     # Looked up on every attempt, after every wait: the client may
                     # have been closed during a backoff or a token refresh.
-                    session = self._ensure_session()
-                    async with session.request(
+                    session = self._session
+                    if session is None or session.closed or self._closed:
+                        session = self._ensure_session()
+                    headers = header_sets.get((organization, auth_value))
+                    if headers is None:
+                        headers = self._header_set(organization, auth_value)
+                    # aiohttp's own coroutine, awaited: session.request() wraps it in a
+                    # context manager (more frames to pass on every suspension, its
+                    # keywords packed twice) for the release() the finally below does.
+                    send = session._request if _NATIVE_SEND else session.request
+                    resp = await send(
                         method, url, params=params, data=body, headers=headers, timeout=timeout
-                    ) as resp:
+                    )
+                    try:
                         content = await resp.read()
-                        if limiter is not None:
-                            # Before release(): the limiter discounts the calls still in flight.
-                            limiter.update(resp.headers)
-                finally:
+                    finally:
+                        resp.release()
+                except BaseException:
                     if limiter is not None:
-                        limiter.release()
+                        limiter.release()  # no answer: the call just ends
+                    raise
+                if limiter is not None:
+                    limiter.answered(resp.headers, refused=resp.status == 429)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 error, retryable, failure = _classify_failure(exc, method, path, options, safety)
-                self._log_failure(method, path, attempt, started, failure)
+                if debug:
+                    self._log_failure(method, path, attempt, started, failure)
                 if retryable and not dropped_once and _is_dropped(exc):
                     # Most often a pooled keep-alive connection the server had closed:
                     # resend at once, as HTTP/1.1 allows for idempotent requests.
@@ -288,8 +304,9 @@ class Transport:
             else:
                 status = resp.status
                 resp_headers = resp.headers
-                stats.by_status[status] = stats.by_status.get(status, 0) + 1
-                if debug_enabled():
+                by_status = stats.by_status
+                by_status[status] = by_status.get(status, 0) + 1
+                if debug:
                     _log.debug(
                         "http_request",
                         method=method,
@@ -370,16 +387,15 @@ class Transport:
     def _log_failure(
         self, method: str, path: str, attempt: int, started: float, failure: str
     ) -> None:
-        if debug_enabled():
-            _log.debug(
-                "http_request",
-                method=method,
-                path=path,  # the log's processor redacts it
-                status=None,
-                attempt=attempt,
-                elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-                failure=failure,
-            )
+        _log.debug(
+            "http_request",
+            method=method,
+            path=path,  # the log's processor redacts it
+            status=None,
+            attempt=attempt,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            failure=failure,
+        )
 
     async def post_form(
         self,

@@ -211,7 +211,9 @@ async def test_an_answer_is_discounted_by_the_other_calls_still_in_flight(
         return web.json_response(invoice_json(which), headers=_budget(100, 50, 60))
 
     fake_api.add("GET", "/invoices/{id}", handler)
-    async with client_for(fake_api) as client:
+    # Every answer read: this budget is plentiful, where answers are sampled.
+    limiter = RateLimiter(learn_every=1)
+    async with client_for(fake_api, rate_limit=limiter) as client:
         async with asyncio.timeout(2):
             await client.invoices.get("warm")
             assert client.rate_limit.remaining == 100
@@ -315,3 +317,19 @@ async def test_a_token_request_answered_503_is_retried_counted_and_logged(
     assert _field(retry, "status") == 503
     assert _field(retry, "attempt") == 1
     assert "the-client-secret" not in retry.getMessage()
+
+
+async def test_a_429_is_read_even_while_answers_are_sampled(fake_api: FakeAPI) -> None:
+    # Plenty of budget: the limiter reads one answer in eight. A 429 must be
+    # read whatever its turn, or the client would go on as if all were well.
+    fake_api.add(
+        "GET",
+        "/invoices/{id}",
+        reply(INVOICE, headers=_budget(100, 100, 60)),
+        reply({"message": "slow down"}, status=429, headers=_budget(100, 0, 60)),
+    )
+    async with client_for(fake_api, retry=RetryPolicy.none()) as client:
+        await client.invoices.get("inv-1")
+        with pytest.raises(RateLimitError):
+            await client.invoices.get("inv-1")
+        assert client.rate_limit.remaining == 0

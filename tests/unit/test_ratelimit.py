@@ -215,6 +215,8 @@ def test_the_limiter_refuses_nonsense_settings() -> None:
         RateLimiter(pace_below=1.5)
     with pytest.raises(ValueError, match="reserve"):
         RateLimiter(reserve=-1)
+    with pytest.raises(ValueError, match="learn_every"):
+        RateLimiter(learn_every=0)
 
 
 async def test_whole_second_resets_pace_to_the_earliest_and_roll_at_the_latest(
@@ -233,3 +235,101 @@ async def test_whole_second_resets_pace_to_the_earliest_and_roll_at_the_latest(
     assert limiter.state().remaining == 49  # not presumed renewed too early
     clock.now = 511.0
     assert limiter.state().remaining == 100
+
+
+async def test_a_limit_or_reset_that_changes_its_text_is_read_again(clock: Clock) -> None:
+    # The limit and reset are parsed only when their text differs from the last
+    # answer's: a change must still be seen, and a repeat must still count.
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(100, 50, 60))
+    limiter.update(headers(200, 150, 3600))  # a new plan and a new window
+    state = limiter.state()
+    assert (state.limit, state.remaining, state.reset_in_s) == (200, 150, 3600)
+    clock.now += 2.0
+    limiter.update(headers(200, 140, 3600))  # same texts, two seconds later
+    state = limiter.state()
+    assert state.remaining == 140
+    assert state.reset_in_s == pytest.approx(3600)  # rolled forward: a new window
+    limiter.update(headers(None, 130, "soon"))  # unreadable texts: the limit is kept
+    state = limiter.state()
+    assert (state.limit, state.remaining) == (200, 130)
+    limiter.update(headers(300, 120, 3600))  # readable again after a bad answer
+    assert limiter.state().limit == 300
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12", 12), ("12.0", 12), (" 7 ", 7), ("1e2", 100), ("-3", None), ("nan", None)],
+)
+async def test_the_remaining_count_is_read_in_any_numeric_spelling(
+    clock: Clock, text: str, expected: int | None
+) -> None:
+    limiter = RateLimiter(clock=clock)
+    limiter.update({"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": text})
+    assert limiter.state().remaining == expected
+
+
+# -- answered(): the transport's hot path reads one answer in learn_every while plenty is left
+async def test_with_plenty_left_one_answer_in_learn_every_is_read(clock: Clock) -> None:
+    limiter = RateLimiter(learn_every=4, clock=clock)
+    heard: list[int] = []
+    limiter.add_listener(lambda limit, remaining, reset: heard.append(remaining))
+    await limiter.acquire()
+    limiter.answered(headers(100, 100, 60))  # read: the first answer always is
+    for _ in range(3):
+        await limiter.acquire()
+        limiter.answered(headers(100, 50, 60))  # someone else spent 47: not read yet
+    assert limiter.state().remaining == 97  # our own count, down by our own calls
+    await limiter.acquire()
+    limiter.answered(headers(100, 50, 60))  # the fourth: read
+    assert limiter.state().remaining == 50
+    assert heard == [100, 50]
+
+
+async def test_near_the_pacing_threshold_every_answer_is_read(clock: Clock) -> None:
+    # pace_below 0.2 of 100 is 20; "plenty" is twice that: 40 left after the reserve.
+    limiter = RateLimiter(learn_every=4, clock=clock)
+    await limiter.acquire()
+    limiter.answered(headers(100, 41, 60))
+    for remaining in (35, 30, 25):
+        await limiter.acquire()
+        limiter.answered(headers(100, remaining, 60))
+        assert limiter.state().remaining == remaining
+
+
+async def test_a_pause_makes_the_next_answer_read(clock: Clock) -> None:
+    limiter = RateLimiter(learn_every=8, clock=clock)
+    await limiter.acquire()
+    limiter.answered(headers(100, 100, 60))
+    limiter.pause(2.0)  # a 429 came
+    await limiter.acquire()
+    assert clock.sleeps == [2.0]
+    limiter.answered(headers(100, 10, 60))
+    assert limiter.state().remaining == 10
+
+
+async def test_an_answer_read_or_not_ends_its_call(clock: Clock) -> None:
+    limiter = RateLimiter(learn_every=2, clock=clock)
+    await limiter.acquire()  # before any answer: one probe at a time
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert not second.done()
+    limiter.answered(headers(1000, 1000, 60))  # read; ends the probe, the second goes
+    await asyncio.wait_for(second, 1)
+    limiter.answered(headers(1000, 999, 60))  # not read, but the second call ends
+    await limiter.acquire()
+    # Read: with the second call still counted in flight, this would be 989.
+    limiter.answered(headers(1000, 990, 60))
+    assert limiter.state().remaining == 990
+
+
+async def test_a_refused_answer_is_read_and_so_is_the_next(clock: Clock) -> None:
+    limiter = RateLimiter(learn_every=8, clock=clock)
+    await limiter.acquire()
+    limiter.answered(headers(100, 100, 60))
+    await limiter.acquire()
+    limiter.answered(headers(100, 90, 60), refused=True)  # a 429 with no Retry-After
+    assert limiter.state().remaining == 90
+    await limiter.acquire()
+    limiter.answered(headers(100, 80, 60))
+    assert limiter.state().remaining == 80
