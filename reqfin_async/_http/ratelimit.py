@@ -91,6 +91,8 @@ class RateLimiter:
             raise ValueError(f"learn_every must be at least 1, got {learn_every}")
         self._learn_every = learn_every
         self._unread = 0  # answers answered() may still pass over unread
+        # Calls left above which no check is needed: twice the pacing threshold.
+        self._plenty_above = math.inf
         self._pace_below = pace_below
         self._reserve = reserve
         self._clock = clock
@@ -148,10 +150,15 @@ class RateLimiter:
     def try_acquire(self) -> bool:
         """Count one more call if it may go at once (the common case); else ``False``.
 
-        The hot path of every request: no coroutine, no clock read when the
-        budget is plentiful; ``acquire()`` handles every case that waits.
+        The hot path of every request: no coroutine, and no clock read while
+        plenty is left (a window that turned meanwhile would only add budget);
+        ``acquire()`` handles every case that waits.
         """
         remaining = self._remaining
+        if remaining is not None and remaining > self._plenty_above and not self._paused_until:
+            self._remaining = remaining - 1
+            self._in_flight += 1
+            return True
         if not self._learned or self._paused_until:
             return False
         if remaining is None or self._limit is None:
@@ -259,13 +266,12 @@ class RateLimiter:
             try:
                 self.update(headers)
             finally:
-                remaining, limit = self._remaining, self._limit
+                remaining = self._remaining
                 if (
                     not refused
                     and not self._paused_until
                     and remaining is not None
-                    and limit is not None
-                    and remaining - self._reserve > _PLENTY * limit * self._pace_below
+                    and remaining > self._plenty_above
                 ):
                     self._unread = self._learn_every - 1
                 else:
@@ -312,10 +318,9 @@ class RateLimiter:
         reset_s = self._reset_read
         for listener in self._listeners:
             listener(limit, remaining, reset_s)
-        if limit is not None:
-            self._limit = limit
-        elif self._limit is None:
-            self._limit = remaining
+        if limit is not None or self._limit is None:
+            self._limit = limit if limit is not None else remaining
+            self._plenty_above = self._reserve + _PLENTY * self._limit * self._pace_below
         # Calls still in flight have been counted by us but maybe not yet by the server.
         in_flight = self._in_flight
         server_view = remaining - in_flight + 1 if in_flight > 1 else remaining

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import aiohttp
 import anyio
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Transport", "Response", "TransportStats", "Params"]
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
+T = TypeVar("T")
 
 DEFAULT_MAX_CONNECTIONS = 100
 # The coroutine behind ClientSession.request() in every aiohttp 3 release; the
@@ -224,6 +225,32 @@ class Transport:
         return headers
 
     # -- the request loop ---------------------------------------------------
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        options: RequestOptions,
+        params: Params | None = ...,
+        body: bytes | None = ...,
+        safety: Safety = ...,
+        into: None = ...,
+    ) -> Response: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        options: RequestOptions,
+        params: Params | None = ...,
+        body: bytes | None = ...,
+        safety: Safety = ...,
+        into: Callable[[Response], T],
+    ) -> T: ...
+
     async def request(
         self,
         method: str,
@@ -233,8 +260,14 @@ class Transport:
         params: Params | None = None,
         body: bytes | None = None,
         safety: Safety = Safety.IDEMPOTENT,
-    ) -> Response:
-        """Send one call, retrying what the policy allows; return a 2xx/3xx answer or raise."""
+        into: Callable[[Response], Any] | None = None,
+    ) -> Any:
+        """Send one call, retrying what the policy allows; return a 2xx/3xx answer or raise.
+
+        With ``into``, the answer is returned as ``into(response)`` (a decoded
+        body): a resource can then hand this coroutine to its caller as is,
+        without a coroutine of its own around it.
+        """
         # The hot path of every call: names are bound once, and the success path
         # makes as few calls of its own as it can (each costs more than it seems
         # amid thousands of tasks).
@@ -317,7 +350,8 @@ class Transport:
                         request_id=resp_headers.get("x-request-id"),
                     )
                 if status < 400:
-                    return Response(status, resp_headers, content, method, path)
+                    response = Response(status, resp_headers, content, method, path)
+                    return response if into is None else into(response)
                 retry_after = parse_retry_after(resp_headers.get("Retry-After"))
                 if status == 429:
                     stats.rate_limited += 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ from ..models.invoice import Invoice, InvoicePage, InvoiceStatus, NewInvoice
 from ..validation import validate_new_invoice
 from ._base import Resource, decode_response, path_segment
 from ._pagination import MAX_PAGE_SIZE, InvoiceIterator, parse_invoice_page
+
+# GET /invoices/{id}'s answer, decoded inside the transport's coroutine (see get()).
+_as_invoice = functools.partial(decode_response, tp=Invoice)
 
 __all__ = ["InvoicesResource", "StatusFilter", "invoice_filters"]
 
@@ -226,23 +230,27 @@ class InvoicesResource(Resource):
         return None
 
     # -- read ------------------------------------------------------------------
-    async def get(self, id_or_request_id: str, *, with_links: bool = False) -> Invoice:
+    def get(
+        self, id_or_request_id: str, *, with_links: bool = False
+    ) -> Coroutine[Any, Any, Invoice]:
         """One invoice by its id or its ``requestId`` (``GET /invoices/{id}``).
 
         ::
 
             invoice = await client.invoices.get(request_id)
             print(invoice.status, invoice.total())
+
+        Every poll comes through here, so this is not a coroutine of its own: it
+        checks the id (a bad one raises at once) and returns the transport's
+        coroutine, which decodes the answer, one frame less for each of the
+        call's suspensions to pass through.
         """
         path = f"/invoices/{path_segment(id_or_request_id, 'id_or_request_id')}"
         params = (("withLinks", "true"),) if with_links else None
-        # Every poll comes through here: _fetch's work inlined, one coroutine
-        # frame less for every suspension of the call to pass through.
         client = self._client
-        response = await client.transport.request(
-            "GET", path, options=client.options, params=params
+        return client.transport.request(
+            "GET", path, options=client.options, params=params, into=_as_invoice
         )
-        return decode_response(response, Invoice)
 
     def list(
         self,

@@ -333,3 +333,25 @@ async def test_a_refused_answer_is_read_and_so_is_the_next(clock: Clock) -> None
     await limiter.acquire()
     limiter.answered(headers(100, 80, 60))
     assert limiter.state().remaining == 80
+
+
+def test_with_plenty_left_a_call_passes_without_reading_the_clock() -> None:
+    reads: list[float] = []
+
+    def clock() -> float:
+        reads.append(500.0)
+        return 500.0
+
+    limiter = RateLimiter(clock=clock)
+    limiter.update(headers(1000, 1000, 60))
+    reads.clear()
+    for _ in range(500):  # 1000 - 500 is still above twice the threshold (2 * 200)
+        assert limiter.try_acquire()
+        limiter.release()
+    assert reads == []
+    assert limiter.state().remaining == 500
+    reads.clear()
+    for _ in range(100):  # down to twice the threshold: the window is checked again
+        assert limiter.try_acquire()
+        limiter.release()
+    assert reads

@@ -320,6 +320,16 @@ async def test_an_empty_id_is_refused(
     assert fake_api.requests == []
 
 
+async def test_a_bad_id_is_refused_when_get_is_called_not_later(
+    fake_api: FakeAPI, client: RequestFinanceClient
+) -> None:
+    # get() hands back the transport's coroutine: the id is checked before that,
+    # so a bad one fails the call itself and leaves no coroutine behind unawaited.
+    with pytest.raises(InvoiceValidationError, match="id_or_request_id"):
+        client.invoices.get("..")
+    assert fake_api.requests == []
+
+
 # -- accept, reject, cancel -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("change", "expected_body"),
