@@ -326,7 +326,7 @@ async def test_a_bad_id_is_refused_when_get_is_called_not_later(
     # get() hands back the transport's coroutine: the id is checked before that,
     # so a bad one fails the call itself and leaves no coroutine behind unawaited.
     with pytest.raises(InvoiceValidationError, match="id_or_request_id"):
-        client.invoices.get("..")
+        _ = client.invoices.get("..")
     assert fake_api.requests == []
 
 
