@@ -2,10 +2,10 @@
 
 No task per watch: one scheduler pops due watches from a timer wheel into
 ready queues (confirmations first, then due-date checks, then routine polls)
-and hands them to a bounded pool of workers through a zero-buffer stream
-(backpressure: when every worker is busy, watches simply wait, late). Every
-request passes the budget gate (``budget.py``), which spends the rate the
-API allows where it buys the most, and then the client's one rate limiter.
+and hands them to a bounded pool of workers (``handoff.py``; backpressure:
+when every worker is busy, watches simply wait, late). Every request passes
+the budget gate (``budget.py``), which spends the rate the API allows where
+it buys the most, and then the client's one rate limiter.
 When many watched invoices are visible to the account, sweeps of
 ``GET /invoices`` (``sweep.py``) replace the per-invoice polls.
 """
@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Self
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._callbacks import call_back
 from .._http.options import RetryPolicy
@@ -35,6 +34,7 @@ from .budget import Budget, BudgetGate, RequestKind
 from .codec import decode_change, decode_result, encode_change, encode_result
 from .events import EventHub, FinishReason, StatusChange, Subscription, WatchResult, utc_at
 from .fleet import FleetLink
+from .handoff import Handoff
 from .plan import Plan, make_plan
 from .schedule import IntervalPolicy, TimerWheel
 from .stats import LagSampler, PollerStats
@@ -234,16 +234,15 @@ class StatusPoller:
             with anyio.CancelScope(shield=True):
                 await self._store.close()
             raise
-        send, receive = anyio.create_memory_object_stream[Watch](0)
+        handoff = Handoff[Watch]()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._state = "running"
         self._started_at = self._clock()
-        tg.start_soon(self._schedule_loop, send)
+        tg.start_soon(self._schedule_loop, handoff)
         for _ in range(self._concurrency):
-            tg.start_soon(self._worker, receive.clone())
-        receive.close()
+            tg.start_soon(self._worker, handoff)
         if self._sweeper.enabled:
             tg.start_soon(self._sweeper.run)
         tg.start_soon(self._plan_loop)
@@ -648,22 +647,25 @@ class StatusPoller:
     def _ready_kind(self) -> RequestKind:
         return self._best_ready() or RequestKind.POLL
 
-    async def _schedule_loop(self, send: MemoryObjectSendStream[Watch]) -> None:
-        async with send:
-            while True:
-                self._collect_due(self._clock())
-                if self._best_ready() is None:
-                    await self._sleep_until_due()
-                    continue
-                # A token first, then the most urgent work at that moment: a
-                # confirmation that came in meanwhile goes ahead of routine polls.
-                await self._gate.acquire(self._ready_kind)
-                kind = self._best_ready()
-                if kind is None:
-                    continue
-                watch = self._ready[kind].popleft()
-                watch.flags = (watch.flags & ~Watch.QUEUED) | Watch.IN_FLIGHT
-                await send.send(watch)
+    async def _schedule_loop(self, handoff: Handoff[Watch]) -> None:
+        while True:
+            self._collect_due(self._clock())
+            if self._best_ready() is None:
+                await self._sleep_until_due()
+                continue
+            if not handoff.has_idle():
+                await handoff.until_idle()
+                continue  # more may have come due meanwhile
+            # A worker, then a token, then the most urgent work at that moment: a
+            # confirmation that came in meanwhile goes ahead of routine polls.
+            await self._gate.acquire(self._ready_kind)
+            kind = self._best_ready()
+            if kind is None or not handoff.has_idle():
+                continue
+            watch = self._ready[kind].popleft()
+            watch.flags = (watch.flags & ~Watch.QUEUED) | Watch.IN_FLIGHT
+            # No checkpoint: every idle worker gets its watch in this pass of the loop.
+            handoff.give(watch)
 
     async def _sleep_until_due(self) -> None:
         next_at = self._wheel.next_at()
@@ -678,15 +680,15 @@ class StatusPoller:
             with anyio.move_on_after(delay):
                 await wake.wait()
 
-    async def _worker(self, receive: MemoryObjectReceiveStream[Watch]) -> None:
-        async with receive:
-            async for watch in receive:
-                try:
-                    await self._poll(watch)
-                finally:
-                    watch.flags &= ~Watch.IN_FLIGHT
-                if watch.has(Watch.CONFIRM) and not watch.has(Watch.FINISHED):
-                    self.confirm(watch)  # a change was reported while the poll was out
+    async def _worker(self, handoff: Handoff[Watch]) -> None:
+        while True:
+            watch = await handoff.take()
+            try:
+                await self._poll(watch)
+            finally:
+                watch.flags &= ~Watch.IN_FLIGHT
+            if watch.has(Watch.CONFIRM) and not watch.has(Watch.FINISHED):
+                self.confirm(watch)  # a change was reported while the poll was out
 
     async def _plan_loop(self) -> None:
         """Refresh the plan, and the gate's shares with it, every second."""

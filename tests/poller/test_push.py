@@ -4,6 +4,7 @@ at the same time, whatever pushes arrive while it waits for a worker."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import anyio
@@ -158,3 +159,34 @@ async def test_a_watch_waiting_for_a_worker_is_never_polled_twice_at_once(
         assert poller.stats().confirmations == 3
     assert traffic.overlaps == []
     assert [traffic.gets[k] for k in queued] == [1, 1, 1]  # their turn came: that was the check
+
+
+async def test_a_confirmation_goes_ahead_of_polls_that_waited_for_a_worker(
+    sandbox: Sandbox,
+) -> None:
+    """The one worker is busy while three routine first reads come due, in order; a
+    push for the last of them arrives. The next free worker confirms it first: work is
+    picked when a worker is free, not earlier (an earlier pick would send the first)."""
+    first, *waiting = seed(sandbox, 4)
+    traffic = Traffic(answer_delay_s=0.4)
+    async with (
+        open_client(sandbox) as reader,
+        traced_client(sandbox, traffic) as client,
+        make_poller(
+            client, interval=30.0, min_interval=0.001, concurrency=1, sweep=False
+        ) as poller,
+    ):
+        await poller.watch(first)
+        await wait_until(lambda: traffic.in_flight[first] == 1, what="the worker busy")
+        for key in waiting:
+            await poller.watch(key)
+            await asyncio.sleep(0.02)  # due one after the other
+        pushed = waiting[-1]
+        sandbox.set_status(pushed, "paid")
+        assert await poller.push(webhook_event(await reader.invoices.get(pushed)))
+        with anyio.fail_after(5):
+            assert (await poller.wait_final(pushed)).reason is FinishReason.PAID
+        await wait_until(lambda: all(traffic.gets[k] for k in waiting), what="every first read")
+    order = sorted(traffic.sent_at, key=lambda k: traffic.sent_at[k][0])
+    assert order == [first, pushed, *waiting[:-1]]
+    assert traffic.gets[pushed] == 1
