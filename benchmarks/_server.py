@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.process
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -13,7 +14,7 @@ import aiohttp
 
 from reqfin_async.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["BENCH_CONFIG", "ServerProcess", "sandbox_process"]
+__all__ = ["BENCH_CONFIG", "ServerProcess", "sandbox_process", "sandbox_processes"]
 
 # A benchmark measures speed, not the rate limit (unless it says otherwise).
 BENCH_CONFIG = SandboxConfig(api_key_limit=10**12, oauth_limit=10**12, unauthenticated_limit=10**12)
@@ -46,25 +47,55 @@ def _receive_url(conn: Connection) -> str:
     return url
 
 
+@dataclass
+class _Child:
+    process: multiprocessing.process.BaseProcess
+    parent: Connection
+    child: Connection
+
+    @classmethod
+    def start(cls, config: SandboxConfig) -> _Child:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_child, args=(child, config), name="sandbox", daemon=True)
+        process.start()
+        return cls(process, parent, child)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.parent.send("stop")
+        await asyncio.to_thread(self.process.join, 10)
+        if self.process.is_alive():
+            self.process.terminate()
+            await asyncio.to_thread(self.process.join, 5)
+        self.parent.close()
+        self.child.close()
+
+
+@contextlib.asynccontextmanager
+async def sandbox_processes(*configs: SandboxConfig) -> AsyncIterator[list[ServerProcess]]:
+    """A sandbox per config, each in a child process, for the duration of the block.
+
+    They start and stop together: their imports overlap, and a benchmark that
+    needs a fresh server per run waits for all of them once.
+    """
+    children: list[_Child] = []
+    try:
+        children.extend(_Child.start(config) for config in configs)  # kept as each starts
+        urls = await asyncio.gather(*(asyncio.to_thread(_receive_url, c.parent) for c in children))
+        yield [
+            ServerProcess(url=url, api_key=config.api_key)
+            for url, config in zip(urls, configs, strict=True)
+        ]
+    finally:
+        await asyncio.gather(*(child.stop() for child in children))
+
+
 @contextlib.asynccontextmanager
 async def sandbox_process(config: SandboxConfig = BENCH_CONFIG) -> AsyncIterator[ServerProcess]:
     """Start a sandbox in a child process for the duration of the block."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_child, args=(child, config), name="sandbox", daemon=True)
-    process.start()
-    try:
-        url = await asyncio.to_thread(_receive_url, parent)
-        yield ServerProcess(url=url, api_key=config.api_key)
-    finally:
-        with contextlib.suppress(OSError):
-            parent.send("stop")
-        await asyncio.to_thread(process.join, 10)
-        if process.is_alive():
-            process.terminate()
-            await asyncio.to_thread(process.join, 5)
-        parent.close()
-        child.close()
+    async with sandbox_processes(config) as (server,):
+        yield server
 
 
 async def seed(server: ServerProcess, count: int, **options: object) -> list[dict[str, str]]:

@@ -191,7 +191,7 @@ async def run(*, quick: bool) -> list[Figure]:
     # CPU per call), then it settles at ~550 and stays there.
     slice_s = 0.05 if quick else 0.1
     slices = 3 if quick else 5
-    long_turn_s = 0.5 if quick else 1.0
+    long_turn_s = 0.3 if quick else 1.0
     long_warm_up_s = 3.5 if quick else 6.0  # it settles after 3-4 s at concurrency 64
     warm_up_s = 0.2 if quick else 0.5
     names = list(STACKS)

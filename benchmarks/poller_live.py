@@ -1,6 +1,6 @@
 """Pollers against the sandbox: detection lag, requests per transition, rate-limit share.
 
-Every run gets a fresh sandbox process (``sandbox_process``: the server never
+Every run gets a fresh sandbox process (``sandbox_processes``: the server never
 shares the client's event loop) and a fresh ``RequestFinanceClient``, so each
 poller meets the same empty server. Four pollers side by side: ``StatusPoller``
 (sweep decided by cost, the default), ``StatusPoller(sweep=False)``, the naive
@@ -37,7 +37,9 @@ sandbox's window and teaches the client its budget, for both pollers alike;
 the first window is a warm-up. ``StatusPoller`` and the naive loop run at the
 same time, each with its own client and its own sandbox process: together they
 send a few hundred requests a second at most, far below what either side
-serves.
+serves. They run while the lag runs do (their figures are set by the clock, not
+by the CPU); the lag runs go ``StatusPoller`` first, so when the share runs end
+before the lag runs, only ours share the machine with them.
 
 A run that should take a moment waits on events (a detection, every watch
 read); the sleeps are the measured spans themselves and the flip schedule.
@@ -71,7 +73,7 @@ from ._baselines import (
     open_stack,
 )
 from ._harness import Figure, verdict
-from ._server import BENCH_CONFIG, ServerProcess, sandbox_process, seed
+from ._server import BENCH_CONFIG, ServerProcess, sandbox_process, sandbox_processes, seed
 
 __all__ = ["run", "LagRun", "lag_run", "share_run", "SHARE_TARGET_PCT"]
 
@@ -143,6 +145,7 @@ async def _flip(http: aiohttp.ClientSession, server: ServerProcess, key: str) ->
 
 
 async def lag_run(
+    server: ServerProcess,
     stack: str,
     count: int,
     *,
@@ -181,33 +184,32 @@ async def lag_run(
             if len(detected) >= total:
                 all_seen.set()
 
-    async with sandbox_process(BENCH_CONFIG) as server:
-        keys = [i["requestId"] for i in await seed(server, count, dueInSeconds=3600)]
-        order = random.Random(count).sample(keys, total)  # the same flips for every poller
-        async with (
-            _client(server) as client,
-            aiohttp.ClientSession() as http,
-            open_stack(stack, client, interval=interval, on_change=on_change) as poller,
-        ):
-            await poller.watch_many(keys)
-            await _until_read(poller, _READ_TIMEOUT_S)
-            before = poller.stats().requests
-            flips: list[asyncio.Task[None]] = []
+    keys = [i["requestId"] for i in await seed(server, count, dueInSeconds=3600)]
+    order = random.Random(count).sample(keys, total)  # the same flips for every poller
+    async with (
+        _client(server) as client,
+        aiohttp.ClientSession() as http,
+        open_stack(stack, client, interval=interval, on_change=on_change) as poller,
+    ):
+        await poller.watch_many(keys)
+        await _until_read(poller, _READ_TIMEOUT_S)
+        before = poller.stats().requests
+        flips: list[asyncio.Task[None]] = []
 
-            async def flip(key: str) -> None:
-                flipped[key] = await _flip(http, server, key)
+        async def flip(key: str) -> None:
+            flipped[key] = await _flip(http, server, key)
 
-            started = time.monotonic()
-            for index, key in enumerate(order):
-                delay = started + index * spacing - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # the flip schedule
-                flips.append(asyncio.create_task(flip(key)))
-            await asyncio.gather(*flips)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2 * interval + 5):
-                    await all_seen.wait()
-            result.stats = poller.stats()
+        started = time.monotonic()
+        for index, key in enumerate(order):
+            delay = started + index * spacing - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the flip schedule
+            flips.append(asyncio.create_task(flip(key)))
+        await asyncio.gather(*flips)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2 * interval + 5):
+                await all_seen.wait()
+        result.stats = poller.stats()
     result.requests = result.stats.requests - before
     measured = order[warm:]
     for n in range(rounds):
@@ -275,25 +277,32 @@ async def run(*, quick: bool) -> list[Figure]:
     interval = QUICK_INTERVAL_S if quick else INTERVAL_S
     sizes = (1000,) if quick else (1000, 10_000)
     target = interval + 1.0
-    runs: dict[tuple[str, int], LagRun] = {}
-    for count in sizes:
-        measured = 1
-        for stack in STACKS:
-            runs[(stack, count)] = await lag_run(
-                stack,
-                count,
-                interval=interval,
-                measured_intervals=measured,
-                rounds=2 if quick else 3,
-            )
-
     limit, window_s, windows = (300, 3.0, 2) if quick else (600, 10.0, 3)
-    shares = await asyncio.gather(
-        *(
-            share_run(stack, limit=limit, window_s=window_s, windows=windows, watches=2000)
-            for stack in (STATUS_POLLER_NO_SWEEP, NAIVE)
+    # The share runs are wall-clock bound and light (a few hundred requests a second
+    # at most, against their own sandboxes): they run while the lag runs do.
+    shares_task = asyncio.ensure_future(
+        asyncio.gather(
+            *(
+                share_run(stack, limit=limit, window_s=window_s, windows=windows, watches=2000)
+                for stack in (STATUS_POLLER_NO_SWEEP, NAIVE)
+            )
         )
     )
+    runs: dict[tuple[str, int], LagRun] = {}
+    for count in sizes:
+        # A fresh sandbox per run, all started (and stopped) together.
+        async with sandbox_processes(*(BENCH_CONFIG for _ in STACKS)) as servers:
+            for stack, server in zip(STACKS, servers, strict=True):
+                runs[(stack, count)] = await lag_run(
+                    server,
+                    stack,
+                    count,
+                    interval=interval,
+                    measured_intervals=1,
+                    rounds=2 if quick else 3,
+                )
+
+    shares = await shares_task
 
     figures: list[Figure] = []
     headline = sizes[-1]

@@ -198,7 +198,7 @@ async def _registration_figures(
         ids = [f"01{n:064x}" for n in range(count)]
         rounds = 5 if count <= 10_000 else 3 if count <= 100_000 else 2
         if quick:
-            rounds = min(rounds, 3)
+            rounds = min(rounds, 3 if count <= 10_000 else 2)
         for name in STACKS:
             if name != STATUS_POLLER and name in per_watch_s:
                 # +1: the traced pass, about twice as slow as the others.
@@ -257,7 +257,7 @@ async def run(*, quick: bool) -> list[Figure]:
     invoice = stub_invoice()
     sizes = (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)
     figures = await _registration_figures(invoice, sizes, quick=quick)
-    warmup_s, round_s, rounds = (0.4, 0.2, 3) if quick else (1.0, 0.5, 5)
+    warmup_s, round_s, rounds = (0.25, 0.2, 3) if quick else (1.0, 0.5, 5)
     costs: dict[str, Figure] = {}
     for name in STACKS:
         costs[name] = Figure(

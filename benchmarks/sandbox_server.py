@@ -45,7 +45,7 @@ async def hammer(server: ServerProcess, target: str, seconds: float, concurrency
 
 
 async def run(*, quick: bool) -> list[Figure]:
-    seconds = 1.0 if quick else 3.0
+    seconds = 0.6 if quick else 3.0
     figure = Figure(
         suite="sandbox",
         name="GET /invoices/{id} served",
