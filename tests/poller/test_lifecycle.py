@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import anyio
 import pytest
 
@@ -151,7 +152,8 @@ async def test_leaving_async_with_stops_at_once_with_requests_in_flight_and_leav
             poller = make_poller(client, concurrency=8, sweep=False)
             async with poller:
                 await poller.watch_many(remote.request_ids)
-                await wait_until(lambda: poller.stats().requests >= 8, what="requests in flight")
+                await wait_until(lambda: poller.stats().requests >= 8, what="requests sent")
+                await _until_answers_begun(remote.url, 8)  # the server holds all eight
                 during = set(asyncio.all_tasks())
                 leaving = time.monotonic()
             took = time.monotonic() - leaving
@@ -160,6 +162,17 @@ async def test_leaving_async_with_stops_at_once_with_requests_in_flight_and_leav
     assert len(during - before) >= 8  # the scheduler and the workers were running...
     assert after - before == set()  # ...and none of them is left
     assert poller.stats().finished == {}
+
+
+async def _until_answers_begun(url: str, count: int) -> None:
+    """Until the sandbox has begun ``count`` slow answers: the requests reached it."""
+    async with aiohttp.ClientSession() as http:
+        with anyio.fail_after(5):
+            while True:
+                async with http.get(f"{url}/sandbox/stats") as response:
+                    if (await response.json())["chaos"].get("slow", 0) >= count:
+                        return
+                await asyncio.sleep(0.01)
 
 
 def _tasks_but_the_sandboxs() -> int:
