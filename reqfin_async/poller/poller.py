@@ -193,6 +193,7 @@ class StatusPoller:
         )
 
         self._watches: dict[str, Watch] = {}
+        self._sweepable = 0  # live watches a sweep sees (set_sweepable, _retire)
         self._aliases: dict[str, str] = {}  # an invoice's other id -> the key it is watched by
         self._wheel = TimerWheel()
         self._changes: EventHub[StatusChange] = EventHub(event_buffer)
@@ -583,6 +584,23 @@ class StatusPoller:
         if at < self._sleep_until:
             self._wake.set()
 
+    def set_sweepable(self, watch: Watch, sweepable: bool) -> None:
+        """A sweep saw ``watch`` (``True``) or should have and did not (``False``)."""
+        was = watch.has(Watch.SWEEPABLE)
+        if sweepable:
+            watch.flags = (watch.flags | Watch.SWEEPABLE) & ~Watch.UNSWEEPABLE
+        else:
+            watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
+        if was != sweepable and not watch.has(Watch.FINISHED):
+            self._sweepable += 1 if sweepable else -1
+
+    def _retire(self, watch: Watch) -> None:
+        """Mark ``watch`` finished: nothing is done for it any more, and it leaves the plan."""
+        if not watch.has(Watch.FINISHED):
+            if watch.has(Watch.SWEEPABLE):
+                self._sweepable -= 1
+            watch.flags |= Watch.FINISHED
+
     def schedule_by(self, watch: Watch, at: float) -> None:
         """Poll ``watch`` at ``at`` at the latest (an earlier schedule stands)."""
         when = self._wheel.when(watch)
@@ -698,14 +716,10 @@ class StatusPoller:
             await anyio.sleep(_PLAN_EVERY_S)
 
     def _make_plan(self) -> Plan:
-        sweepable = singles = 0
-        for watch in self._watches.values():
-            if watch.has(Watch.FINISHED):
-                continue
-            if watch.has(Watch.SWEEPABLE):
-                sweepable += 1
-            else:
-                singles += 1
+        # Counted as watches come, go and are swept: a pass over a million watches
+        # every second would hold the event loop for a tenth of a second.
+        sweepable = self._sweepable
+        singles = max(0, len(self._watches) - sweepable)
         elapsed = max(self._clock() - self._started_at, 1.0)
         spent = self._gate.spent
         reserved = (spent[RequestKind.CONFIRM] + spent[RequestKind.DUE]) / elapsed
@@ -740,7 +754,7 @@ class StatusPoller:
         watch = self._watches.pop(key, None)
         if watch is not None:
             # Whatever is under way for it is dropped: its next holder decides.
-            watch.flags |= Watch.FINISHED
+            self._retire(watch)
             watch.flags &= ~Watch.QUEUED
 
     def fleet_idle(self) -> None:
@@ -889,7 +903,7 @@ class StatusPoller:
         twin = self._watches.get(other) if other else None
         if twin is None or twin is watch or twin.has(Watch.FINISHED):
             return False
-        watch.flags |= Watch.FINISHED
+        self._retire(watch)
         self._wheel.cancel(watch)
         self._watches.pop(watch.key, None)
         self._aliases[watch.key] = twin.key
@@ -974,7 +988,7 @@ class StatusPoller:
     ) -> None:
         if watch.has(Watch.FINISHED):
             return
-        watch.flags |= Watch.FINISHED
+        self._retire(watch)
         self._wheel.cancel(watch)
         result = WatchResult(
             key=watch.key,

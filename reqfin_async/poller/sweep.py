@@ -67,6 +67,8 @@ class SweepHost(Protocol):
 
     def schedule_by(self, watch: Watch, at: float) -> None: ...
 
+    def set_sweepable(self, watch: Watch, sweepable: bool) -> None: ...
+
     async def baseline(self, watch: Watch, invoice: Invoice) -> None: ...
 
     def count_failure(self, error: RequestFinanceError) -> None: ...
@@ -205,7 +207,7 @@ class Sweeper:
             if watch is None or watch.has(Watch.FINISHED):
                 continue
             seen.add(watch.key)
-            watch.flags = (watch.flags | Watch.SWEEPABLE) & ~Watch.UNSWEEPABLE
+            self._host.set_sweepable(watch, True)
             await self._seen(watch, invoice, began)
         self.sweeps += 1
         now = self._clock()
@@ -214,7 +216,7 @@ class Sweeper:
                 continue
             # Within the listed creation range (every candidate is) yet not listed:
             # the sweep cannot see it (another account's invoice, say). Poll it alone.
-            watch.flags = (watch.flags | Watch.UNSWEEPABLE) & ~Watch.SWEEPABLE
+            self._host.set_sweepable(watch, False)
             if not watch.has(Watch.IN_FLIGHT):
                 self._host.schedule(watch, now + self._rng.uniform(0, self._policy.lowest / 4))
 

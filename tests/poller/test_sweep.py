@@ -133,3 +133,29 @@ async def test_invoices_a_sweep_cannot_see_are_polled_on_their_own_and_still_fin
             results = [await poller.wait_final(k) for k in [*hidden, *visible[:3]]]
         assert len(poller.watching()) == 57
     assert all(r.reason is FinishReason.PAID for r in results)
+
+
+async def test_the_plan_counts_what_sweeps_see_and_what_they_cannot(sandbox: Sandbox) -> None:
+    """The plan's counts follow the watches as sweeps see them and as they finish (kept
+    as they change: no pass over every watch each second)."""
+    visible = seed(sandbox, 60)
+    hidden = seed(sandbox, 3)
+    response_class = hiding_list_answers(set(hidden))
+
+    def counts() -> tuple[int, int] | None:
+        plan = poller.stats().plan
+        return None if plan is None else (plan.sweepable, plan.singles)
+
+    async with (
+        traced_client(sandbox, Traffic(), response_class=response_class) as client,
+        make_poller(client, interval=0.2, sweep=True) as poller,
+    ):
+        await poller.watch_many(visible + hidden)
+        await wait_until(lambda: poller.stats().sweeps >= 2, what="two sweeps")
+        await wait_until(lambda: counts() == (60, 3), what="60 swept, 3 alone")
+        for key in [hidden[0], *visible[:2]]:
+            sandbox.set_status(key, "paid")
+        with anyio.fail_after(5):
+            for key in [hidden[0], *visible[:2]]:
+                assert (await poller.wait_final(key)).reason is FinishReason.PAID
+        await wait_until(lambda: counts() == (58, 2), what="the finished ones gone")
