@@ -6,15 +6,27 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.process
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
+from typing import Any
 
 import aiohttp
 
 from reqfin_async.sandbox import Sandbox, SandboxConfig
 
-__all__ = ["BENCH_CONFIG", "ServerProcess", "sandbox_process", "sandbox_processes"]
+__all__ = [
+    "BENCH_CONFIG",
+    "ServerProcess",
+    "mark_paid",
+    "pay_on_schedule",
+    "sandbox_process",
+    "sandbox_processes",
+    "seed",
+    "server_stats",
+]
 
 # A benchmark measures speed, not the rate limit (unless it says otherwise).
 BENCH_CONFIG = SandboxConfig(api_key_limit=10**12, oauth_limit=10**12, unauthenticated_limit=10**12)
@@ -109,3 +121,43 @@ async def seed(server: ServerProcess, count: int, **options: object) -> list[dic
         data = await response.json()
     invoices: list[dict[str, str]] = data["invoices"]
     return invoices
+
+
+async def server_stats(http: aiohttp.ClientSession, server: ServerProcess) -> dict[str, Any]:
+    """The sandbox's own counters (``GET /sandbox/stats``): requests, 429s, chaos."""
+    async with http.get(f"{server.url}/sandbox/stats") as response:
+        response.raise_for_status()
+        stats: dict[str, Any] = await response.json()
+    return stats
+
+
+async def mark_paid(http: aiohttp.ClientSession, server: ServerProcess, key: str) -> float:
+    """Mark ``key`` paid; returns when the sandbox changed it (its ``paymentDate``)."""
+    url = f"{server.url}/sandbox/invoices/{key}/status"
+    async with http.post(url, json={"status": "paid"}) as response:
+        response.raise_for_status()
+        data: dict[str, Any] = await response.json()
+    return datetime.fromisoformat(data["paymentMetadata"]["paymentDate"]).timestamp()
+
+
+async def pay_on_schedule(
+    http: aiohttp.ClientSession, server: ServerProcess, keys: Sequence[str], spacing: float
+) -> dict[str, float]:
+    """Mark ``keys`` paid in order, one every ``spacing`` seconds; when each changed.
+
+    Each call runs in a task of its own, so a slow answer never holds the schedule.
+    """
+    paid: dict[str, float] = {}
+
+    async def pay(key: str) -> None:
+        paid[key] = await mark_paid(http, server, key)
+
+    calls: list[asyncio.Task[None]] = []
+    started = time.monotonic()
+    for index, key in enumerate(keys):
+        delay = started + index * spacing - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the schedule
+        calls.append(asyncio.create_task(pay(key)))
+    await asyncio.gather(*calls)
+    return paid

@@ -47,7 +47,7 @@ from reqfin_async.sandbox import SandboxConfig
 from reqfin_async.webhooks import webhook_app
 
 from ._harness import Figure
-from ._server import ServerProcess, sandbox_processes, seed
+from ._server import ServerProcess, sandbox_processes, seed, server_stats
 
 __all__ = ["run"]
 
@@ -133,12 +133,6 @@ async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, object]) 
         answer.raise_for_status()
 
 
-async def _server_429s(http: aiohttp.ClientSession, server: ServerProcess) -> int:
-    async with http.get(f"{server.url}/sandbox/stats") as answer:
-        stats = await answer.json()
-    return int(stats["rateLimited"])
-
-
 def _config(scenario: Scenario) -> SandboxConfig:
     return SandboxConfig(
         api_key_limit=scenario.calls_per_window,
@@ -191,7 +185,7 @@ async def _run_one(
                 await asyncio.sleep(0.05)
             stats = poller.stats()
             client_429s = client.stats.rate_limited
-        server_429s = await _server_429s(http, server)
+        server_429s = int((await server_stats(http, server))["rateLimited"])
     lags = [(detected[k] - t) * scenario.speedup for k, t in flipped.items() if k in detected]
     return Outcome(
         lags_s=lags,

@@ -80,7 +80,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,7 +93,14 @@ from reqfin_async.poller.stores.redis import RedisWatchStore
 from tests.redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
 
 from ._harness import Figure, verdict
-from ._server import BENCH_CONFIG, ServerProcess, sandbox_process, seed
+from ._server import (
+    BENCH_CONFIG,
+    ServerProcess,
+    pay_on_schedule,
+    sandbox_process,
+    seed,
+    server_stats,
+)
 
 __all__ = ["run"]
 
@@ -278,22 +284,6 @@ async def redis_server() -> AsyncIterator[RedisServer]:
         yield server
 
 
-async def _server_stats(http: aiohttp.ClientSession, server: ServerProcess) -> dict[str, Any]:
-    async with http.get(f"{server.url}/sandbox/stats") as response:
-        response.raise_for_status()
-        stats: dict[str, Any] = await response.json()
-    return stats
-
-
-async def _flip(http: aiohttp.ClientSession, server: ServerProcess, key: str) -> float:
-    """Mark ``key`` paid; returns when the sandbox changed it (its ``paymentDate``)."""
-    url = f"{server.url}/sandbox/invoices/{key}/status"
-    async with http.post(url, json={"status": "paid"}) as response:
-        response.raise_for_status()
-        data: dict[str, Any] = await response.json()
-    return datetime.fromisoformat(data["paymentMetadata"]["paymentDate"]).timestamp()
-
-
 @contextlib.asynccontextmanager
 async def _namespace_store(redis_url: str, label: str) -> AsyncIterator[RedisWatchStore]:
     """A fresh namespace, and the measuring process's own store on it; emptied afterwards."""
@@ -377,7 +367,7 @@ async def throughput_run(
                 if delay > 0:
                     await asyncio.sleep(delay)  # the measured span
                 stats, samples = await asyncio.gather(
-                    _server_stats(http, server), _each(children, {"cmd": "sample"})
+                    server_stats(http, server), _each(children, {"cmd": "sample"})
                 )
                 marks.append((time.monotonic(), stats, samples))
         finally:
@@ -470,18 +460,7 @@ async def lag_run(
             await _each(children, _fleet_settings(server, redis_url, store.namespace, interval))
             try:
                 await _until_read(children, count)
-
-                async def flip(key: str) -> None:
-                    flipped[key] = await _flip(http, server, key)
-
-                flips: list[asyncio.Task[None]] = []
-                started = time.monotonic()
-                for index, key in enumerate(order):
-                    delay = started + index * spacing - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)  # the flip schedule
-                    flips.append(asyncio.create_task(flip(key)))
-                await asyncio.gather(*flips)
+                flipped.update(await pay_on_schedule(http, server, order, spacing))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(2 * interval + 5):
                         await all_seen.wait()

@@ -55,8 +55,6 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import aiohttp
 
@@ -73,7 +71,15 @@ from ._baselines import (
     open_stack,
 )
 from ._harness import Figure, verdict
-from ._server import BENCH_CONFIG, ServerProcess, sandbox_process, sandbox_processes, seed
+from ._server import (
+    BENCH_CONFIG,
+    ServerProcess,
+    pay_on_schedule,
+    sandbox_process,
+    sandbox_processes,
+    seed,
+    server_stats,
+)
 
 __all__ = ["run", "LagRun", "lag_run", "share_run", "SHARE_TARGET_PCT"]
 
@@ -135,15 +141,6 @@ class LagRun:
         return self.requests / max(self.detected, 1)
 
 
-async def _flip(http: aiohttp.ClientSession, server: ServerProcess, key: str) -> float:
-    """Mark ``key`` paid; returns when the sandbox changed it (its ``paymentDate``)."""
-    url = f"{server.url}/sandbox/invoices/{key}/status"
-    async with http.post(url, json={"status": "paid"}) as response:
-        response.raise_for_status()
-        data: dict[str, Any] = await response.json()
-    return datetime.fromisoformat(data["paymentMetadata"]["paymentDate"]).timestamp()
-
-
 async def lag_run(
     server: ServerProcess,
     stack: str,
@@ -175,7 +172,6 @@ async def lag_run(
         raise ValueError(f"{total} flips asked of {count} watches")
     result = LagRun(stack, count, interval)
     detected: dict[str, float] = {}
-    flipped: dict[str, float] = {}
     all_seen = asyncio.Event()
 
     def on_change(change: StatusChange) -> None:
@@ -194,18 +190,7 @@ async def lag_run(
         await poller.watch_many(keys)
         await _until_read(poller, _READ_TIMEOUT_S)
         before = poller.stats().requests
-        flips: list[asyncio.Task[None]] = []
-
-        async def flip(key: str) -> None:
-            flipped[key] = await _flip(http, server, key)
-
-        started = time.monotonic()
-        for index, key in enumerate(order):
-            delay = started + index * spacing - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)  # the flip schedule
-            flips.append(asyncio.create_task(flip(key)))
-        await asyncio.gather(*flips)
+        flipped = await pay_on_schedule(http, server, order, spacing)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2 * interval + 5):
                 await all_seen.wait()
@@ -229,13 +214,6 @@ class ShareRun:
     ok: list[int] = field(default_factory=list)  # per window, warm-up window excluded
     refused: list[int] = field(default_factory=list)
     poller_rate_limited: int = 0
-
-
-async def _server_stats(http: aiohttp.ClientSession, server: ServerProcess) -> dict[str, Any]:
-    async with http.get(f"{server.url}/sandbox/stats") as response:
-        response.raise_for_status()
-        stats: dict[str, Any] = await response.json()
-    return stats
 
 
 def _ok(client: RequestFinanceClient) -> int:
@@ -265,7 +243,7 @@ async def share_run(
                     delay = started + n * window_s - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)  # the measured span
-                    marks.append((_ok(client), (await _server_stats(http, server))["rateLimited"]))
+                    marks.append((_ok(client), (await server_stats(http, server))["rateLimited"]))
                 result.poller_rate_limited = poller.stats().rate_limited
     for (ok0, refused0), (ok1, refused1) in itertools.pairwise(marks[1:]):
         result.ok.append(ok1 - ok0)
