@@ -29,9 +29,9 @@ class Handoff(Generic[T]):
     ::
 
         handoff = Handoff[Watch]()
-        # a worker:                 # the scheduler:
-        watch = await handoff.take()    await handoff.until_idle()
-                                        handoff.give(watch)
+        watch = await handoff.take()  # each worker, between two polls
+        await handoff.until_idle()    # the scheduler, then at once:
+        handoff.give(watch)
     """
 
     __slots__ = ("_free", "_idle")
