@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from .._callbacks import call_back
@@ -55,6 +56,8 @@ OnFinish = Callable[[WatchResult], Awaitable[None] | None]
 _FIRST_SPREAD_S = 1.0
 _FIRST_SWEEP_FALLBACK_S = 30.0
 _PLAN_EVERY_S = 1.0
+# watch_many() lets the event loop run between slices of this many watches (~10 ms).
+_REGISTER_SLICE = 2048
 # A ready-queue entry is live when its watch is queued, not finished, not in flight.
 _STALE = Watch.QUEUED | Watch.FINISHED | Watch.IN_FLIGHT
 
@@ -314,12 +317,18 @@ class StatusPoller:
         return bool(added)
 
     async def watch_many(self, items: Iterable[str | tuple[str, datetime | None]]) -> list[str]:
-        """Watch many invoices in one go (one store write); returns the ids newly watched."""
+        """Watch many invoices in one go (one store write); returns the ids newly watched.
+
+        A hundred thousand take about half a second: the event loop runs between
+        slices of a few thousand, so an application's other tasks are not held.
+        """
         self._check_running()
         now = self._clock()
         records: list[WatchRecord] = []
         batch: set[str] = set()
-        for item in items:
+        for count, item in enumerate(items, 1):
+            if count % _REGISTER_SLICE == 0:
+                await anyio.lowlevel.checkpoint()
             key, due = (item, None) if isinstance(item, str) else item
             if not isinstance(key, str) or not key.strip():
                 raise ValueError(f"an invoice id must be a non-empty string, got {key!r}")
@@ -338,12 +347,25 @@ class StatusPoller:
             return added
         wanted = set(await self._store.add(records))
         accepted: list[str] = []
-        for record in records:
-            # A concurrent watch() of the same id may have adopted it while the store
-            # was written: one watch per id, or every change would be reported twice.
+
+        def adopt(record: WatchRecord) -> None:
+            # A concurrent watch() of the same id may have adopted it meanwhile: one
+            # watch per id, or every change would be reported twice.
             if record.key in wanted and record.key not in self._watches:
                 self._adopt(record, now)
                 accepted.append(record.key)
+
+        index = 0
+        try:
+            for index, record in enumerate(records):
+                if index and index % _REGISTER_SLICE == 0:
+                    await anyio.lowlevel.checkpoint()
+                adopt(record)
+        except BaseException:
+            # Cancelled between two slices: the rest are stored, so they are watched too.
+            for record in records[index:]:
+                adopt(record)
+            raise
         if accepted and len(self._watches) >= self._sweeper.min_watches:
             self._sweeper.kick()
         return accepted

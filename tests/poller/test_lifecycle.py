@@ -194,6 +194,47 @@ async def test_watching_ten_thousand_invoices_adds_no_task(client: RequestFinanc
         assert _tasks_but_the_sandboxs() <= running
 
 
+async def test_watching_a_hundred_thousand_lets_the_event_loop_run_meanwhile(
+    client: RequestFinanceClient,
+) -> None:
+    """Registering is CPU work (about half a second for 100k): the poller lets other
+    tasks run between slices of it instead of holding the event loop throughout."""
+    passes = 0
+
+    async def other_task() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await asyncio.sleep(0)
+
+    async with make_poller(client, interval=600.0, sweep=False) as poller:
+        ticking = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        before = passes
+        keys = [f"{i:024x}" for i in range(100_000)]
+        assert len(await poller.watch_many(keys)) == 100_000
+        ticking.cancel()
+    assert passes - before >= 2 * 100_000 // 2048 - 2  # between slices, reading and adopting
+
+
+async def test_a_caller_cancelled_while_watches_are_adopted_leaves_every_stored_one_watched(
+    client: RequestFinanceClient,
+) -> None:
+    keys = [f"{i:024x}" for i in range(100_000)]
+    async with make_poller(client, interval=600.0, sweep=False) as poller:
+        registering = asyncio.create_task(poller.watch_many(keys))
+        for _ in range(100_000):  # a pass of the loop each: the registration's slices
+            if 0 < poller.stats().watching < len(keys):  # some adopted, not all
+                break
+            await asyncio.sleep(0)
+        else:
+            pytest.fail("the watches were never seen partly adopted")
+        registering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await registering
+        assert poller.stats().watching == len(keys)
+
+
 async def test_a_poller_is_used_inside_async_with_and_runs_once(
     client: RequestFinanceClient,
 ) -> None:
