@@ -249,6 +249,11 @@ async def run(*, quick: bool) -> list[Figure]:
     for (name, concurrency), ratio in ratios.items():
         if concurrency == TARGET_CONCURRENCY:
             ratio.note += "; " + verdict(ratio.median, FLOOR_TARGET, "x", at_most=False)
+            if quick:
+                ratio.note += (
+                    f"; quick: {rounds} rounds of {slices * slice_s:g} s per stack, "
+                    "a few points either way between runs (the full run is the reference)"
+                )
         ours = figures[(name, concurrency)]
         common = figures[(COMMON, concurrency)]
         ours.note += f"; {ours.median / common.median:.1f}x {COMMON}"
