@@ -89,9 +89,7 @@ class DedupeStore(abc.ABC):
                     # the store then misses is the smaller harm.
                     _log.error(
                         "collector_dedupe_record_failed",
-                        collector_id=key.collector_id,
-                        remote_id=key.remote_id,
-                        invoice_id=key.invoice_id,
+                        **key._asdict(),
                         error=repr(exc),
                     )
                 return True

@@ -90,17 +90,13 @@ def collector_callback_handler(
             # Not recorded: the server's next try (or next collection) runs the handler again.
             _log.error(
                 "collector_handler_failed",
-                collector_id=key.collector_id,
-                remote_id=key.remote_id,
-                invoice_id=key.invoice_id,
+                **key._asdict(),
                 error=repr(exc),
             )
             return web.json_response({"error": "handler failed"}, status=500)
         _log.info(
             "collector_invoice_received" if ran else "collector_invoice_duplicate",
-            collector_id=key.collector_id,
-            remote_id=key.remote_id,
-            invoice_id=key.invoice_id,
+            **key._asdict(),
             mimetype=callback.invoice.mimetype,
             size_bytes=len(callback.invoice.data),
         )

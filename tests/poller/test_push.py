@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 
+from reqfin_async import RequestFinanceClient
 from reqfin_async.models.invoice import InvoiceStatus
-from reqfin_async.poller import FinishReason
+from reqfin_async.poller import FinishReason, StatusPoller
 from reqfin_async.sandbox import Sandbox
 from reqfin_async.webhooks import WebhookEventType
 
@@ -132,6 +135,22 @@ async def test_a_push_for_an_invoice_not_watched_is_ignored(sandbox: Sandbox) ->
         assert traffic.gets[other] == 0
 
 
+@asynccontextmanager
+async def busy_poller(
+    sandbox: Sandbox, traffic: Traffic, *, concurrency: int
+) -> AsyncIterator[tuple[RequestFinanceClient, StatusPoller]]:
+    """A reader client, and a poller of ``concurrency`` workers whose GETs go through
+    ``traffic`` (slow answers): first reads at once, then polls far apart."""
+    async with (
+        open_client(sandbox) as reader,
+        traced_client(sandbox, traffic) as client,
+        make_poller(
+            client, interval=30.0, min_interval=0.001, concurrency=concurrency, sweep=False
+        ) as poller,
+    ):
+        yield reader, poller
+
+
 async def test_a_watch_waiting_for_a_worker_is_never_polled_twice_at_once(
     sandbox: Sandbox,
 ) -> None:
@@ -139,13 +158,7 @@ async def test_a_watch_waiting_for_a_worker_is_never_polled_twice_at_once(
     in line. Pushes for three of them must not put them on the wheel a second time."""
     keys = seed(sandbox, 6)
     traffic = Traffic(answer_delay_s=0.3)
-    async with (
-        open_client(sandbox) as reader,
-        traced_client(sandbox, traffic) as client,
-        make_poller(
-            client, interval=30.0, min_interval=0.001, concurrency=2, sweep=False
-        ) as poller,
-    ):
+    async with busy_poller(sandbox, traffic, concurrency=2) as (reader, poller):
         await poller.watch_many(keys)
         await wait_until(lambda: sum(traffic.in_flight.values()) == 2, what="busy workers")
         queued = [k for k in keys if traffic.gets[k] == 0][-3:]
@@ -169,13 +182,7 @@ async def test_a_confirmation_goes_ahead_of_polls_that_waited_for_a_worker(
     picked when a worker is free, not earlier (an earlier pick would send the first)."""
     first, *waiting = seed(sandbox, 4)
     traffic = Traffic(answer_delay_s=0.4)
-    async with (
-        open_client(sandbox) as reader,
-        traced_client(sandbox, traffic) as client,
-        make_poller(
-            client, interval=30.0, min_interval=0.001, concurrency=1, sweep=False
-        ) as poller,
-    ):
+    async with busy_poller(sandbox, traffic, concurrency=1) as (reader, poller):
         await poller.watch(first)
         await wait_until(lambda: traffic.in_flight[first] == 1, what="the worker busy")
         for key in waiting:
